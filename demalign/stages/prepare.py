@@ -1,0 +1,101 @@
+"""stage=prepare: PRISM interactions -> `dataset.jsonl` preference pairs for one dataset mode.
+
+demalign stage=prepare dataset_mode=full                 # every participant
+demalign stage=prepare dataset_mode=us_rep               # PRISM's US-representative sample
+demalign stage=prepare dataset_mode=hard panel=us        # one sortition panel
+demalign stage=prepare dataset_mode=soft panel=us        # everyone, weighted by selection probability
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from demalign.artifacts import Run
+from demalign.preferences.dataset import DatasetMode, dataset_rows, uniform_weights
+from demalign.preferences.pairs import Context, PairStrategy, PromptFormat, build_pairs, parse_option
+from demalign.prism.loading import load_configured
+from demalign.reports import markdown_table, save_figure
+
+log = logging.getLogger(__name__)
+
+
+def _panel_weights(
+    mode: DatasetMode, survey, panel_cfg: DictConfig, run: Run
+) -> tuple[dict[str, float], str]:
+    """Weights from a sortition panel (hard: members at 1.0; soft: selection probabilities > 0),
+    with panel.json / panel_report.* written and a report section returned."""
+    from demalign import panels
+
+    spec = OmegaConf.to_container(panel_cfg, resolve=True)
+    result = (
+        panels.select_panel(survey, spec)
+        if mode is DatasetMode.HARD
+        else panels.selection_probabilities(survey, spec)
+    )
+    run.seeds["panel.seed"] = int(spec["seed"])
+    run.write_json("panel.json", panels.panel_json(result))
+    frame = panels.panel_report_frame(survey, result.quotas, result)
+    run.write_text("panel_report.csv", frame.to_csv(index=False))
+    plot = save_figure(run, "panel_report.png", panels.plot_panel_report(frame))
+    if mode is DatasetMode.HARD:
+        weights = {user: 1.0 for user in result.selected}
+    else:
+        weights = {user: p for user, p in result.probabilities.items() if p > 0}
+        run.metrics["users_with_zero_probability"] = len(result.probabilities) - len(weights)
+    run.metrics["panel_committees"] = result.committees
+    return weights, f"## Panel ({spec['algorithm']}, {mode.value})\n\n{markdown_table(frame)}\n{plot}"
+
+
+def run(cfg: DictConfig, run: Run) -> None:
+    mode = parse_option(DatasetMode, cfg.dataset_mode.name, "dataset_mode.name")
+    strategy = parse_option(PairStrategy, cfg.dataset.pairs, "dataset.pairs")
+    prompt_format = parse_option(PromptFormat, cfg.dataset.format, "dataset.format")
+    context = parse_option(Context, cfg.dataset.context, "dataset.context")
+
+    data = load_configured(cfg.data)
+    for path in data.files:
+        run.record_input(path)
+
+    panel_section = ""
+    if mode in (DatasetMode.HARD, DatasetMode.SOFT):
+        weights, panel_section = _panel_weights(mode, data.survey, cfg.panel, run)
+    else:
+        weights = uniform_weights(data.survey, mode)
+    utterances = data.utterances[data.utterances["user_id"].isin(weights)]
+    pairs, stats = build_pairs(utterances, strategy)
+    if cfg.dataset.max_pairs is not None and len(pairs) > cfg.dataset.max_pairs:
+        keep = np.sort(
+            np.random.default_rng(cfg.seed).choice(len(pairs), cfg.dataset.max_pairs, replace=False)
+        )
+        stats.dropped["over dataset.max_pairs (pairs)"] = len(pairs) - len(keep)
+        pairs = [pairs[i] for i in keep]
+        run.seeds["dataset.max_pairs"] = int(cfg.seed)
+
+    rows = dataset_rows(pairs, weights, utterances, prompt_format, context, cfg.dataset.system_prompt)
+    run.write_jsonl("dataset.jsonl", rows)
+
+    users_with_pairs = len({pair.user_id for pair in pairs})
+    run.metrics.update(
+        mode=mode.value,
+        users_selected=len(weights),
+        users_with_pairs=users_with_pairs,
+        interactions=stats.interactions,
+        pairs=len(pairs),
+        dropped={reason: int(n) for reason, n in sorted(stats.dropped.items())},
+    )
+    counts = [
+        {"what": "participants in the data", "count": len(data.survey)},
+        {"what": f"participants kept by mode {mode.value}", "count": len(weights)},
+        {"what": "kept participants with at least one pair", "count": users_with_pairs},
+        {"what": "interactions of kept participants", "count": stats.interactions},
+        {"what": "preference pairs written", "count": len(pairs)},
+    ] + [{"what": f"dropped: {reason}", "count": n} for reason, n in sorted(stats.dropped.items())]
+    log.info("%s: %d pairs from %d users", mode.value, len(pairs), users_with_pairs)
+    run.write_text(
+        "report.md",
+        f"## Dataset `{mode.value}` ({strategy.value}, {prompt_format.value}, context {context.value})\n\n"
+        f"{markdown_table(counts)}\n{panel_section}",
+    )
