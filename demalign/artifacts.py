@@ -122,6 +122,7 @@ class Run:
     outputs: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     seeds: dict[str, int] = field(default_factory=dict)
+    overrides: list[str] = field(default_factory=list)  # the command-line overrides of this run
 
     def __post_init__(self) -> None:
         self.dir = Path(self.dir)

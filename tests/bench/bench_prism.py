@@ -26,7 +26,7 @@ if sys.argv[3] == "load":
     data = load_prism(root)
     extra = {"utterances": len(data.utterances)}
 else:
-    from demalign.run import execute
+    from demalign.execution import execute
     from tests.conftest import compose_config
     cfg = compose_config(["stage=prepare", "data=prism", f"data.root={root}", f"dataset.context={sys.argv[4]}"], out)
     run = execute(cfg, out / "run")

@@ -13,7 +13,7 @@ import pytest
 
 from demalign.artifacts import read_jsonl
 from demalign.errors import ArtifactExistsError, DataError
-from demalign.run import execute
+from demalign.execution import execute
 
 PAIR_FIELDS = {"prompt", "chosen", "rejected", "user_id", "interaction_id", "weight"}
 
