@@ -1,0 +1,21 @@
+"""The training report's figure: loss, reward margin and reward accuracy against the step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from demalign.reports import new_figure
+from demalign.training.runner import CURVE_KEYS, curves
+
+
+def curves_figure(log_history: list[dict[str, Any]]) -> Any:
+    """One panel per metric in CURVE_KEYS, train and eval lines (eval dashed with markers)."""
+    fig = new_figure(width=4.0 * len(CURVE_KEYS), height=3.2)
+    for axis, key in zip(fig.subplots(1, len(CURVE_KEYS)), CURVE_KEYS, strict=True):
+        for split, (steps, values) in curves(log_history, key).items():
+            style = {"marker": "o", "linestyle": "--"} if split == "eval" else {}
+            axis.plot(steps, values, label=split, **style)
+        axis.set_title(key)
+        axis.set_xlabel("step")
+        axis.legend()
+    return fig

@@ -1,0 +1,75 @@
+"""Judge throughput through litellm against the loopback server with 100 ms latency per request.
+
+The server runs in its own process so it shares no GIL with the client. Prints calls/s at
+concurrency 32 (ours) and at concurrency 1 (the reference: one call at a time, as sequential
+evaluators do), their ratio (target >= 20x), and the request count of a fully cached rerun (target 0).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from demalign.judging.calls import CallCache, CallPolicy, ChatCall, execute
+from demalign.judging.litellm_backend import LiteLLMBackend
+from demalign.judging.prompts import judge_messages, parse_pairwise
+
+LATENCY_S = 0.1
+CALLS = 512
+SERIAL_CALLS = 64  # the serial reference takes ~0.1 s per call, so it runs on fewer calls
+
+
+def _calls(tag: str, n: int) -> list[ChatCall]:
+    return [
+        ChatCall(
+            "gpt-5.2", judge_messages("pairwise", "Be honest.", f"{tag} question {i}?", ["yes", "no"]), {}
+        )
+        for i in range(n)
+    ]
+
+
+def _throughput(
+    backend: LiteLLMBackend, concurrency: int, cache_path: Path | None, calls: list[ChatCall]
+) -> float:
+    policy = CallPolicy(concurrency=concurrency, max_retries=3, retry_backoff=0.05)
+    start = time.perf_counter()
+    results = execute(
+        calls, lambda: backend, CallCache(cache_path), policy, lambda t: parse_pairwise(t) is not None
+    )
+    elapsed = time.perf_counter() - start
+    assert all(r.valid for r in results)
+    return len(calls) / elapsed
+
+
+def _server_requests(base_url: str) -> int:
+    with urllib.request.urlopen(base_url.removesuffix("/v1") + "/stats") as response:
+        return int(json.load(response)["requests"])
+
+
+def main() -> None:
+    os.environ.setdefault("DEMALIGN_BENCH_KEY", "sk-bench")
+    root = Path(__file__).resolve().parents[2]
+    server = subprocess.Popen([sys.executable, "-m", "tests.judge_server", "--latency", str(LATENCY_S)],
+                              cwd=root, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        base_url = server.stdout.readline().strip()  # type: ignore[union-attr]
+        backend = LiteLLMBackend("gpt-5.2", base_url, "DEMALIGN_BENCH_KEY", timeout=30, config_key="judge")
+        with tempfile.TemporaryDirectory() as tmp:
+            _throughput(backend, 32, None, _calls("warm-up", 32))  # imports, connection pool
+            ours = _throughput(backend, 32, Path(tmp) / "c32.jsonl", _calls("c32", CALLS))
+            reference = _throughput(backend, 1, None, _calls("serial", SERIAL_CALLS))
+            before = _server_requests(base_url)
+            rerun = _throughput(backend, 32, Path(tmp) / "c32.jsonl", _calls("c32", CALLS))
+            cached_requests = _server_requests(base_url) - before
+    finally:
+        server.kill()
+        server.wait()
+    print(f"judge calls/s, {LATENCY_S * 1000:.0f} ms server latency: concurrency 32 = {ours:.1f} ({CALLS} calls); "
+          f"reference concurrency 1 = {reference:.1f} ({SERIAL_CALLS} calls); ratio {ours / reference:.1f}x (target >= 20x)")  # fmt: skip
+    print(f"fully cached rerun of {CALLS} calls: {cached_requests} requests (target 0), {rerun:.0f} calls/s")

@@ -1,0 +1,107 @@
+"""The litellm path for real, against the loopback OpenAI-compatible server in tests/judge_server.py."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from demalign.errors import ConfigError
+from demalign.judging.calls import CallCache, CallPolicy, ChatCall, execute
+from demalign.judging.litellm_backend import LiteLLMBackend, expected_cost, parse_retry_after
+from demalign.judging.prompts import judge_messages, parse_pairwise
+from tests.judge_server import JudgeServer
+
+FAST = CallPolicy(concurrency=8, max_retries=8, retry_backoff=0.01, max_backoff=0.05, invalid_retries=2)
+
+
+@pytest.fixture
+def server() -> Iterator[JudgeServer]:
+    with JudgeServer() as running:
+        yield running
+
+
+def _judge_calls(n: int) -> list[ChatCall]:
+    return [
+        ChatCall(
+            "gpt-5.2",
+            judge_messages("pairwise", "Be honest.", f"Question {i}?", [f"a{i}", f"b{i}"]),
+            {"max_tokens": 64},
+        )
+        for i in range(n)
+    ]
+
+
+def _backend(server: JudgeServer, monkeypatch: pytest.MonkeyPatch) -> LiteLLMBackend:
+    monkeypatch.setenv("DEMALIGN_TEST_KEY", "sk-test-123")
+    return LiteLLMBackend("gpt-5.2", server.base_url, "DEMALIGN_TEST_KEY", timeout=5, config_key="judge")
+
+
+def accept(text: str) -> bool:
+    return parse_pairwise(text) is not None
+
+
+def test_twenty_percent_faults_lose_nothing(
+    server: JudgeServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """60 judge calls with 20% of requests answered 429 / 500 / slow / malformed: every call comes
+    back, valid or invalid with its raw text; usage and the gpt-5.2 price are recorded."""
+    server.fault_rate, server.slow_seconds = 0.2, 0.05
+    backend = _backend(server, monkeypatch)
+    results = execute(_judge_calls(60), lambda: backend, CallCache(tmp_path / "c.jsonl"), FAST, accept)
+    assert len(results) == 60 and all(r.text is not None for r in results)
+    assert sum(server.faults_injected.values()) > 0
+    assert sum(r.valid for r in results) >= 55  # a malformed answer survives 3 asks with p = 1/125
+    for result in results:
+        assert result.valid == accept(result.text)
+        assert result.prompt_tokens > 0 and result.cost is not None and result.cost > 0
+    assert server.authorizations == {"Bearer sk-test-123"}
+
+
+def test_retry_after_is_honoured(server: JudgeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first request gets 429 with Retry-After: 1; the retry waits a full second, not the 0.01 s backoff."""
+    server.fail_first, server.faults, server.retry_after = 1, ("429",), "1"
+    start = time.perf_counter()
+    [result] = execute(_judge_calls(1), lambda: _backend(server, monkeypatch), CallCache(None), FAST, accept)
+    assert time.perf_counter() - start >= 1.0
+    assert result.valid and result.attempts == 2 and server.requests == 2
+
+
+def test_exhausted_retries_come_back_failed(server: JudgeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    server.fault_rate, server.faults = 1.0, ("500",)
+    policy = CallPolicy(max_retries=2, retry_backoff=0.01)
+    [result] = execute(
+        _judge_calls(1), lambda: _backend(server, monkeypatch), CallCache(None), policy, accept
+    )
+    assert result.text is None and "gave up after 3 attempts" in (result.error or "")
+    assert server.requests == 3
+
+
+def test_requests_per_minute_spaces_requests(server: JudgeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rpm 600 = one request start per 0.1 s: 5 calls take at least 0.4 s even with concurrency 8."""
+    policy = CallPolicy(concurrency=8, requests_per_minute=600)
+    start = time.perf_counter()
+    execute(_judge_calls(5), lambda: _backend(server, monkeypatch), CallCache(None), policy, accept)
+    assert time.perf_counter() - start >= 0.4
+
+
+def test_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEMALIGN_ABSENT_KEY", raising=False)
+    with pytest.raises(ConfigError, match=r"judge\.api_key_env: environment variable DEMALIGN_ABSENT_KEY"):
+        LiteLLMBackend("gpt-5.2", None, "DEMALIGN_ABSENT_KEY", timeout=5, config_key="judge")
+
+
+def test_retry_after_header_forms() -> None:
+    assert parse_retry_after({"retry-after": "2"}) == 2.0
+    assert parse_retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # a past date: no wait
+    assert parse_retry_after({}) is None
+
+
+def test_expected_cost_uses_litellm_prices() -> None:
+    """gpt-5.2 is priced in litellm's bundled map; an unknown model gives None, not 0."""
+    cost = expected_cost("gpt-5.2", 1_000_000, 0)
+    assert cost is not None and cost > 0
+    assert expected_cost("no-such-model-xyz", 10, 10) is None
