@@ -37,7 +37,8 @@ def _panel_weights(
     )
     run.seeds["panel.seed"] = int(spec["seed"])
     run.write_json("panel.json", panels.panel_json(result))
-    frame = panels.panel_report_frame(survey, result.quotas, result)
+    pool = panels.build_quotas(spec, survey)[1]  # after the locale filter: the pool quotas apply to
+    frame = panels.panel_report_frame(pool, result.quotas, result)
     run.write_text("panel_report.csv", frame.to_csv(index=False))
     plot = save_figure(run, "panel_report.png", panels.plot_panel_report(frame))
     if mode is DatasetMode.HARD:
@@ -45,6 +46,8 @@ def _panel_weights(
     else:
         weights = {user: p for user, p in result.probabilities.items() if p > 0}
         run.metrics["users_with_zero_probability"] = len(result.probabilities) - len(weights)
+        if result.std_error:
+            run.metrics["max_monte_carlo_std_error"] = max(result.std_error.values())
     run.metrics["panel_committees"] = result.committees
     return weights, f"## Panel ({spec['algorithm']}, {mode.value})\n\n{markdown_table(frame)}\n{plot}"
 

@@ -69,6 +69,7 @@ class TinyModelSpec:
     num_key_value_heads: int = 1
     max_position_embeddings: int = 2048
     seed: int = 0  # seeds the random weights
+    warmup_steps: int = 0  # language-model steps on the bundled sample's chats (0 = random weights)
 
     def key(self) -> str:
         """Folder name: readable sizes + a hash of all settings and the recipe version."""
@@ -157,6 +158,64 @@ def build_model(spec: TinyModelSpec, tokenizer: Any) -> Any:
     return model
 
 
+WARMUP_BATCH = 16
+WARMUP_MAX_TOKENS = 160
+WARMUP_LEARNING_RATE = 3e-3
+
+
+def warmup_chats(limit: int = 4000) -> list[list[dict[str, str]]]:
+    """User prompt + chosen reply pairs of the bundled sample, as chat messages (file order)."""
+    from demalign.artifacts import iter_jsonl
+    from demalign.prism.loading import UTTERANCES_FILE, sample_root
+
+    chats = []
+    for row in iter_jsonl(sample_root() / UTTERANCES_FILE):
+        if row["if_chosen"]:
+            chats.append(
+                [
+                    {"role": "user", "content": row["user_prompt"]},
+                    {"role": "assistant", "content": row["model_response"]},
+                ]
+            )
+            if len(chats) == limit:
+                break
+    return chats
+
+
+def warm_up(model: Any, tokenizer: Any, spec: TinyModelSpec) -> None:
+    """A short causal-LM warm-up on the sample's chats, so the offline model answers in English
+    and ends its turn instead of emitting random tokens (greedy decoding of random weights stops at
+    once). Seeded and single-threaded, so the same spec gives the same weights."""
+    import torch
+    from tqdm.auto import tqdm
+
+    texts = [tokenizer.apply_chat_template(chat, tokenize=False) for chat in warmup_chats()]
+    encoded = tokenizer(
+        texts, truncation=True, max_length=WARMUP_MAX_TOKENS, padding=True, return_tensors="pt"
+    )
+    labels = encoded["input_ids"].masked_fill(encoded["attention_mask"] == 0, -100)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=WARMUP_LEARNING_RATE)
+    generator = torch.Generator().manual_seed(spec.seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    model.train()
+    try:
+        for _ in tqdm(range(spec.warmup_steps), desc="tiny model warm-up", leave=False):
+            batch = torch.randint(len(texts), (WARMUP_BATCH,), generator=generator)
+            loss = model(
+                input_ids=encoded["input_ids"][batch],
+                attention_mask=encoded["attention_mask"][batch],
+                labels=labels[batch],
+            ).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    finally:
+        torch.set_num_threads(threads)
+        model.eval()
+    log.info("tiny model warm-up: %d steps, final loss %.3f", spec.warmup_steps, float(loss.detach()))
+
+
 def ensure_tiny_model(cache_dir: Path | str, **overrides: Any) -> Path:
     """Return the folder of the tiny model for these settings, building it first if needed.
 
@@ -173,6 +232,8 @@ def ensure_tiny_model(cache_dir: Path | str, **overrides: Any) -> Path:
         log.info("building tiny model %s (first use; no network)", target.name)
         tokenizer = build_tokenizer(spec)
         model = build_model(spec, tokenizer)
+        if spec.warmup_steps:
+            warm_up(model, tokenizer, spec)
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / "tiny_spec.json").write_text(json.dumps(asdict(spec), indent=2, sort_keys=True) + "\n")

@@ -43,6 +43,26 @@ def test_prepare_full_writes_dataset_manifest_and_report(make_cfg, tmp_path: Pat
     assert "preference pairs written" in report and "dropped: single response" in report
 
 
+def test_hard_keeps_panel_members_and_soft_weights_by_probability(make_cfg, tmp_path: Path) -> None:
+    hard = execute(make_cfg("stage=prepare", "dataset_mode=hard"), tmp_path / "hard").dir
+    panel = json.loads((hard / "panel.json").read_text())
+    assert len(panel["selected"]) == panel["panel_size"] == 20
+    rows = read_jsonl(hard / "dataset.jsonl")
+    assert (
+        rows
+        and {r["user_id"] for r in rows} <= set(panel["selected"])
+        and {r["weight"] for r in rows} == {1.0}
+    )
+
+    soft = execute(make_cfg("stage=prepare", "dataset_mode=soft"), tmp_path / "soft").dir
+    probabilities = json.loads((soft / "panel.json").read_text())["probabilities"]
+    assert abs(sum(probabilities.values()) - 20) < 1e-6
+    rows = read_jsonl(soft / "dataset.jsonl")
+    assert all(r["weight"] == probabilities[r["user_id"]] > 0 for r in rows)
+    report = (soft / "panel_report.csv").read_text().splitlines()
+    assert report[0] == "attribute,category,target_share,min,max,pool_count,expected_count"
+
+
 def test_us_rep_keeps_only_flagged_users(make_cfg, tmp_path: Path, small_prism: Path) -> None:
     from demalign.prism.loading import load_prism
 
@@ -122,13 +142,17 @@ def test_cli_unknown_stage_lists_valid_ones(tmp_path: Path) -> None:
 def test_cli_multirun_writes_one_folder_per_mode_and_no_secret(tmp_path: Path) -> None:
     secret = "sk-test-THIS-MUST-NOT-LEAK-12345"
     done = _cli(
-        "-m", "stage=prepare", "dataset_mode=full,us_rep", f"paths.output_dir={tmp_path / 'outputs'}",
+        "-m", "stage=prepare", "dataset_mode=hard,soft,us_rep,full", f"paths.output_dir={tmp_path / 'outputs'}",
         cwd=tmp_path, env={"OPENAI_API_KEY": secret},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     jobs = sorted((tmp_path / "outputs" / "prepare" / "multirun").glob("*/*/dataset.jsonl"))
-    assert [p.parent.name.split("_", 1)[1] for p in jobs] == ["dataset_mode=full", "dataset_mode=us_rep"]
-    assert jobs[0].read_bytes() != jobs[1].read_bytes()
+    modes = ["hard", "soft", "us_rep", "full"]
+    assert [p.parent.name for p in jobs] == [f"{i}_dataset_mode={m}" for i, m in enumerate(modes)]
+    assert len({p.read_bytes() for p in jobs}) == 4
+    assert {"panel.json", "panel_report.csv", "panel_report.png"} <= {
+        p.name for p in jobs[0].parent.iterdir()
+    }
     for path in (tmp_path / "outputs").rglob("*"):
         if path.is_file():
             assert secret not in path.read_text(errors="ignore"), path

@@ -29,7 +29,7 @@ TRAINERS = sorted(p.stem for p in (CONF / "trainer").glob("*.yaml"))
 
 def test_all_options_are_listed() -> None:
     assert MODELS == ["llama3_1_8b", "qwen2_5_0_5b_instruct", "tiny"]
-    assert TRAINERS == ["dpo", "dpo_lora", "dpo_zero3"]
+    assert TRAINERS == ["dpo", "dpo_lora", "dpo_tiny", "dpo_zero3"]
 
 
 @pytest.mark.parametrize("model", MODELS)
