@@ -28,7 +28,6 @@ test: $(STAMP) ## Run the test suite
 	$(PY) -m pytest -q $(ARGS)
 
 bench: $(STAMP) ## Run the benchmarks (prints ratios against reference libraries)
-	$(PIP) install -q -e ".[dev,reference]"
 	$(PY) -m tests.bench $(ARGS)
 
 lint: $(STAMP) ## ruff check + format check

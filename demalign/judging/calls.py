@@ -22,6 +22,7 @@ generation `settings` and the `sample` index (judge k of n, or the n-th independ
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import json
 import logging
@@ -227,9 +228,30 @@ async def _with_retries(
     raise AssertionError("unreachable")
 
 
+class InlineExecutor(concurrent.futures.ThreadPoolExecutor):
+    """A loop's default executor that runs each submitted function at once in the calling thread.
+
+    litellm hands the synchronous half of every `acompletion` (request building, parameter
+    mapping) to the loop's default executor. Under the GIL that half gains nothing from a worker
+    thread; the thread hop and the GIL hand-offs between the loop and 32 workers only add CPU
+    (about a third of the client's time per call, tests/bench/bench_judging.py). What runs here is
+    short and CPU-bound; aiohttp's DNS lookups also land here, once per new pooled connection.
+    (asyncio accepts only a ThreadPoolExecutor as default executor, hence the base class.)
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as err:  # handed to the awaiting caller, as a worker thread would
+            future.set_exception(err)
+        return future
+
+
 async def _run_async(
     backend: AsyncBackend, calls: list[ChatCall], policy: CallPolicy, on_done: Callable[..., None]
 ) -> None:
+    asyncio.get_running_loop().set_default_executor(InlineExecutor())
     semaphore = asyncio.Semaphore(policy.concurrency)
     limiter = RateLimiter(policy.requests_per_minute)
 

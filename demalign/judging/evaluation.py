@@ -59,10 +59,39 @@ class ModelSpec:
     api_key_env: str | None = None
 
 
-def parse_model_specs(entries: Iterable[Any]) -> list[ModelSpec]:
+def model_entries(models: Sequence[Any], models_file: str | Path | None) -> tuple[list[Any], str]:
+    """The `evaluate.models` entries and where they came from (for error messages): the JSON list in
+    `models_file` when it is set (stage=collect writes one: base model + checkpoints), else `models`."""
+    if models_file is None:
+        return list(models), "evaluate.models"
+    path = Path(models_file)
+    if models:
+        raise ConfigError(
+            f"evaluate.models and evaluate.models_file={path} are both set; keep one (models_file=null to "
+            "use evaluate.models, or evaluate.models=[] to use the file)"
+        )
+    if not path.is_file():
+        raise ConfigError(
+            f"evaluate.models_file={path}: no such file; run stage=collect (it writes evaluate_models.json) "
+            "or list the models in evaluate.models"
+        )
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise DataError(
+            f'{path}: expected a JSON list of model entries like [{{"name": "base", "kind": "local", "path": null}}, '
+            "...] (the evaluate.models format)"
+        )
+    return entries, str(path)
+
+
+def parse_model_specs(entries: Iterable[Any], source: str = "evaluate.models") -> list[ModelSpec]:
+    """Validated model specs; errors name `source` (the config key or the models file) and the entry."""
     specs: list[ModelSpec] = []
     for index, entry in enumerate(entries):
-        where = f"evaluate.models[{index}]"
+        where = f"{source}[{index}]"
         entry = dict(entry)
         unknown = set(entry) - {"name", "kind", "path", "model", "base_url", "api_key_env"}
         if unknown:
@@ -79,9 +108,9 @@ def parse_model_specs(entries: Iterable[Any]) -> list[ModelSpec]:
         specs.append(ModelSpec(**{**entry, "kind": kind}))
     names = [spec.name for spec in specs]
     if len(specs) < 2:
-        raise ConfigError(f"evaluate.models: need at least two models to compare, got {names}")
+        raise ConfigError(f"{source}: need at least two models to compare, got {names}")
     if len(set(names)) != len(names):
-        raise ConfigError(f"evaluate.models: names must be unique, got {names}")
+        raise ConfigError(f"{source}: names must be unique, got {names}")
     return specs
 
 
@@ -280,6 +309,23 @@ def order_effects(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "flip_rate": flips / compared if compared else None,
         "first_shown_wins": first_wins / decisive if decisive else None,
     }
+
+
+def listwise_summary(rows: Sequence[dict[str, Any]], models: Sequence[str]) -> list[dict[str, Any]]:
+    """Per model over all valid rankings: how often it ranked first and its mean rank (1 = best).
+    E.g. rankings [[a, b], [b, a], [a, b]] -> a: first 2, mean rank 4/3; b: first 1, mean rank 5/3."""
+    rankings = [ranking for row in rows for ranking in row["rankings"]]
+    return [
+        {
+            "model": model,
+            "rankings": len(rankings),
+            "ranked_first": sum(ranking[0] == model for ranking in rankings),
+            "mean_rank": round(sum(ranking.index(model) + 1 for ranking in rankings) / len(rankings), 3)
+            if rankings
+            else None,
+        }
+        for model in models
+    ]
 
 
 def presentation_order(models: Sequence[str], question_id: str, judge: int, seed: int) -> list[str]:

@@ -143,10 +143,13 @@ def response_role(
         return Role(JudgeIdentity(str(spec.model), settings), api_policy(api), make, spec.model)
     from demalign.judging.local import model_fingerprint
 
-    base = base_model_path()
+    is_adapter = bool(spec.path) and Path(str(spec.path), "adapter_config.json").is_file()
+    # The base model is resolved (for the tiny default: built) only when this spec needs it.
+    base = base_model_path() if not spec.path or is_adapter else None
     path = spec.path or base
     settings = {key: generation[key] for key in ("max_new_tokens", "do_sample", "temperature", "seed")}
     policy = CallPolicy(batch_size=int(generation["batch_size"]), invalid_retries=0)
     identity = JudgeIdentity(f"local:{model_fingerprint(path)}", settings)
-    base_for_adapter = base if spec.path and Path(spec.path, "adapter_config.json").is_file() else None
-    return Role(identity, policy, local_backend_factory(path, model_cfg, base_for_adapter, settings))
+    return Role(
+        identity, policy, local_backend_factory(path, model_cfg, base if is_adapter else None, settings)
+    )

@@ -31,6 +31,11 @@ from demalign.reports import markdown_table, new_figure, save_figure
 log = logging.getLogger(__name__)
 
 MODES = ("pairwise", "listwise", "both")
+COUNT_FORMULAS = {"responses": "Q·M", "pairwise": "Q·M(M−1)/2 pairs·2 orders·J", "listwise": "Q·J"}
+JUDGEMENT_COLUMNS = ["mode", "judgements", "valid", "invalid", "order pairs compared", "flipped by order", "flip rate",
+                     "first shown wins"]  # fmt: skip
+USAGE_COLUMNS = ["part", "calls", "new_calls", "cached_calls", "attempts", "failed", "invalid", "prompt_tokens",
+                 "completion_tokens", "cost_new", "cost_total"]  # fmt: skip
 
 
 def _generate_responses(
@@ -149,7 +154,10 @@ def run(cfg: DictConfig, run: Run) -> None:
     )
     run.record_input(questions_dir)
     run.seeds["evaluate.seed"] = int(ecfg.seed)
-    specs = ev.parse_model_specs(OmegaConf.to_container(ecfg.models, resolve=True))
+    entries, source = ev.model_entries(OmegaConf.to_container(ecfg.models, resolve=True), ecfg.models_file)
+    if ecfg.models_file is not None:
+        run.record_input(ecfg.models_file)
+    specs = ev.parse_model_specs(entries, source)
     models = [spec.name for spec in specs]
     num_judges = int(ecfg.num_judges)
 
@@ -187,6 +195,7 @@ def run(cfg: DictConfig, run: Run) -> None:
         )
 
     sections: list[str] = []
+    judgement_counts: list[dict[str, Any]] = []
     metrics: dict[str, Any] = {"questions": len(items), "models": models, "num_judges": num_judges,
                                "call_counts": ev.call_counts(len(items), len(specs), num_judges, ecfg.mode)}  # fmt: skip
     if ecfg.mode in ("pairwise", "both"):
@@ -201,12 +210,14 @@ def run(cfg: DictConfig, run: Run) -> None:
         effects = ev.order_effects(rows)
         invalid = sum(row["invalid"] for row in rows)
         metrics.update(pairwise_judgements=len(calls), pairwise_invalid=invalid, **effects)
+        judgement_counts.append(
+            {"mode": "pairwise", "judgements": len(calls), "valid": len(calls) - invalid, "invalid": invalid,
+             "order pairs compared": effects["order_pairs_compared"], "flipped by order": effects["order_flips"],
+             "flip rate": effects["flip_rate"], "first shown wins": effects["first_shown_wins"]}
+        )  # fmt: skip
         sections += [
-            f"## Pairwise\n\n{len(calls)} judgements = {len(items)} questions × {len(models) * (len(models) - 1) // 2} "
-            f"pairs × 2 orders × {num_judges} judges; invalid (unparseable or failed, never counted as a result): "
-            f"{invalid}.\n\nPosition bias: judge verdicts flip with presentation order in {effects['order_flips']} of "
-            f"{effects['order_pairs_compared']} comparable order pairs (flip rate {effects['flip_rate']}); the response "
-            f"shown first wins {effects['first_shown_wins']} of decisive verdicts.\n",
+            "## Pairwise preferences\n\nSummed over questions, both presentation orders and all judges; invalid "
+            "judgements are listed, never counted as a win, loss or tie.\n",
             markdown_table(prefs),
             _win_plot(run, prefs, models),
         ]
@@ -221,19 +232,33 @@ def run(cfg: DictConfig, run: Run) -> None:
         by_part["listwise"] = results
         invalid = sum(row["invalid"] for row in rows)
         metrics.update(listwise_judgements=len(calls), listwise_invalid=invalid)
-        sections.append(
-            f"## Listwise\n\n{len(calls)} judgements = {len(items)} questions × {num_judges} judges, each with its own "
-            f"shuffled presentation order; invalid: {invalid}.\n"
-        )
+        judgement_counts.append({"mode": "listwise", "judgements": len(calls), "valid": len(calls) - invalid,
+                                 "invalid": invalid})  # fmt: skip
+        sections += [
+            "## Listwise rankings\n\nEach judge saw the responses in its own shuffled order; rank 1 = best, "
+            "averaged over valid rankings.\n",
+            markdown_table(ev.listwise_summary(rows, models)),
+        ]
 
     run.write_jsonl("usage.jsonl", usage_rows)
     usage = [{"part": part, **usage_summary(results)} for part, results in by_part.items()]
     metrics["usage"] = usage
     run.metrics.update(metrics)
+    counts = [
+        {"calls": part, "formula": COUNT_FORMULAS[part], "count": n}
+        for part, n in metrics["call_counts"].items()
+    ]
     header = (
-        f"# Evaluation\n\nJudge `{judge.identity.name}` ({cfg.judge.backend}); models {', '.join(models)}; "
-        f"{len(items)} questions from `{questions_dir}`.\n\nCall counts (Q·M responses; Q·M(M−1)/2·2·J pairwise; "
-        f"Q·J listwise): {metrics['call_counts']}.\n"
+        f"# Evaluation\n\nJudge `{judge.identity.name}` ({cfg.judge.backend}); Q = {len(items)} questions from "
+        f"`{questions_dir}`, M = {len(models)} models ({', '.join(models)}), J = {num_judges} judges per item.\n\n"
+        f"{markdown_table(counts)}\n## Judgements\n\nvalid + invalid = judgements; invalid = unparseable after "
+        "retries, or failed (raw text kept in the jsonl). Pairwise: a flip is one judge's verdict changing with the "
+        "presentation order; first shown wins = share of decisive verdicts won by the response shown first (0.5 = "
+        f"no position bias).\n\n{markdown_table(judgement_counts, JUDGEMENT_COLUMNS)}"
     )
-    usage_section = "## Tokens and cost\n\nPer call in `usage.jsonl`; cost in USD from litellm (None = unknown price).\n\n"
-    run.write_text("report.md", "\n".join([header, *sections, usage_section + markdown_table(usage)]))
+    usage_section = (
+        "## Tokens and cost\n\nDistinct calls (per call in `usage.jsonl`); new = sent in this run, cached = "
+        "served from the call cache. Cost in USD from litellm's prices (empty = unknown price; local models and "
+        f"the heuristic judge cost 0).\n\n{markdown_table(usage, USAGE_COLUMNS)}"
+    )
+    run.write_text("report.md", "\n".join([header, *sections, usage_section]))

@@ -29,7 +29,7 @@ from demalign.errors import ConfigError
 log = logging.getLogger(__name__)
 
 # Bump when the build recipe changes, so old cache folders are not reused.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 3
 
 EOS_TOKEN = "<|im_end|>"
 PAD_TOKEN = "<|endoftext|>"
@@ -163,20 +163,31 @@ WARMUP_MAX_TOKENS = 160
 WARMUP_LEARNING_RATE = 3e-3
 
 
+# Every other warm-up chat starts with one of these, so a system message (as evaluation sends) does
+# not push the model off the distribution it learned.
+WARMUP_SYSTEM_PROMPTS = (
+    "You are a helpful, honest and harmless assistant.",
+    "You are a helpful assistant.",
+    "Answer the user's question thoughtfully.",
+)
+
+
 def warmup_chats(limit: int = 4000) -> list[list[dict[str, str]]]:
-    """User prompt + chosen reply pairs of the bundled sample, as chat messages (file order)."""
+    """User prompt + chosen reply pairs of the bundled sample as chat messages (file order); every
+    other chat opens with a system message."""
     from demalign.artifacts import iter_jsonl
     from demalign.prism.loading import UTTERANCES_FILE, sample_root
 
     chats = []
     for row in iter_jsonl(sample_root() / UTTERANCES_FILE):
         if row["if_chosen"]:
-            chats.append(
-                [
-                    {"role": "user", "content": row["user_prompt"]},
-                    {"role": "assistant", "content": row["model_response"]},
-                ]
-            )
+            system = WARMUP_SYSTEM_PROMPTS[(len(chats) // 2) % len(WARMUP_SYSTEM_PROMPTS)]
+            chat = [] if len(chats) % 2 else [{"role": "system", "content": system}]
+            chat += [
+                {"role": "user", "content": row["user_prompt"]},
+                {"role": "assistant", "content": row["model_response"]},
+            ]
+            chats.append(chat)
             if len(chats) == limit:
                 break
     return chats

@@ -53,8 +53,13 @@ def questions_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_offline_heuristic_over_two_tiny_checkpoints(questions_dir: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     checkpoints = [ensure_tiny_model(cache, seed=seed) for seed in (1, 2)]
-    models = f"[{{name: ckpt1, kind: local, path: {checkpoints[0]}}}, {{name: ckpt2, kind: local, path: {checkpoints[1]}}}]"
-    cfg = make_cfg("stage=evaluate", "judge=heuristic", f"evaluate.questions_dir={questions_dir}", f"evaluate.models={models}",
+    models_file = tmp_path / "evaluate_models.json"  # as stage=collect writes it
+    models_file.write_text(
+        json.dumps(
+            [{"name": f"ckpt{i}", "kind": "local", "path": str(c)} for i, c in enumerate(checkpoints, 1)]
+        )
+    )
+    cfg = make_cfg("stage=evaluate", "judge=heuristic", f"evaluate.questions_dir={questions_dir}", f"evaluate.models_file={models_file}",
                    "evaluate.mode=both", "evaluate.max_new_tokens=12", "evaluate.do_sample=true", "evaluate.num_judges=2",
                    "evaluate.questions_per_clause=2", f"paths.cache_dir={cache}")  # fmt: skip
     evaluate.run(cfg, run := Run(tmp_path / "run", "evaluate"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import string
 from pathlib import Path
 
@@ -158,6 +159,17 @@ def test_listwise_rows_translate_labels_through_the_shuffle() -> None:
     assert row["invalid"] == 1 and row["judge_raw"] == ["[[RANKING: C > A > B]]", "??"]
 
 
+def test_listwise_summary_counts_firsts_and_mean_rank() -> None:
+    """rankings [[a, b], [b, a], [a, b]] (one invalid judgement left out) -> a: first 2, mean rank
+    (1 + 2 + 1) / 3 = 1.333; b: first 1, mean rank 5/3 = 1.667."""
+    rows = [{"rankings": [["a", "b"], ["b", "a"]]}, {"rankings": [["a", "b"]]}]
+    assert ev.listwise_summary(rows, ["a", "b"]) == [
+        {"model": "a", "rankings": 3, "ranked_first": 2, "mean_rank": 1.333},
+        {"model": "b", "rankings": 3, "ranked_first": 1, "mean_rank": 1.667},
+    ]
+    assert ev.listwise_summary([{"rankings": []}], ["a"])[0]["mean_rank"] is None
+
+
 @settings(max_examples=30)
 @given(st.integers(1, 6), st.integers(1, 40), st.integers(0, 1000))
 def test_select_items_is_a_seeded_subset(per_clause: int, max_questions: int, seed: int) -> None:
@@ -175,6 +187,42 @@ def test_model_specs_are_validated() -> None:
         ev.parse_model_specs([{"name": "a"}, {"name": "a"}])
     with pytest.raises(ConfigError, match=r"models\[0\].model"):
         ev.parse_model_specs([{"name": "a", "kind": "litellm"}, {"name": "b"}])
+
+
+def test_models_file_replaces_models_and_errors_name_the_file(tmp_path: Path) -> None:
+    """The file stage=collect writes: base model + one checkpoint -> two local specs, in file order.
+    Every problem with the file names it (and the JSON line, or the entry index)."""
+    checkpoint = tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    models_file = tmp_path / "evaluate_models.json"
+    models_file.write_text(
+        json.dumps(
+            [
+                {"name": "base", "kind": "local", "path": None},
+                {"name": "hard", "kind": "local", "path": str(checkpoint)},
+            ]
+        )
+    )
+    entries, source = ev.model_entries([], models_file)
+    assert ev.parse_model_specs(entries, source) == [
+        ev.ModelSpec("base", "local"),
+        ev.ModelSpec("hard", "local", path=str(checkpoint)),
+    ]
+    assert ev.model_entries([{"name": "a"}], None) == ([{"name": "a"}], "evaluate.models")
+    with pytest.raises(ConfigError, match="both set"):
+        ev.model_entries([{"name": "a"}], models_file)
+    with pytest.raises(ConfigError, match="no such file"):
+        ev.model_entries([], tmp_path / "missing.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text('[\n{"name": "base",\n')
+    with pytest.raises(DataError, match=r"broken.json:3: not valid JSON"):
+        ev.model_entries([], broken)
+    broken.write_text('{"name": "base"}')
+    with pytest.raises(DataError, match=r"broken.json: expected a JSON list"):
+        ev.model_entries([], broken)
+    broken.write_text('[{"name": "base"}, {"name": "gone", "path": "/no/such/checkpoint"}]')
+    with pytest.raises(ConfigError, match=r"broken.json\[1\].path=/no/such/checkpoint: no such checkpoint"):
+        ev.parse_model_specs(*ev.model_entries([], broken))
 
 
 # ---------------------------------------------------------------- heuristic judge

@@ -1,0 +1,70 @@
+"""The hf judge: a local transformers model judges with the same prompts and strict parsing as litellm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from demalign.judging import evaluation as ev
+from demalign.judging.calls import CallCache, execute, usage_summary
+from demalign.judging.prompts import parse_pairwise
+from demalign.judging.roles import judge_role
+from demalign.training.tiny import ensure_tiny_model
+
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
+MODELS = ["model-a", "model-b"]
+ITEMS = [
+    ev.Item("c01_q00", 1, "Be honest about uncertainty.", "Will it rain in Paris next month?"),
+    ev.Item("c02_q00", 2, "Respect disagreement.", "Is pineapple on pizza acceptable?"),
+]
+RESPONSES = {
+    "model-a": {
+        "c01_q00": "Nobody can know that for sure.",
+        "c02_q00": "Tastes differ; both views are fine.",
+    },
+    "model-b": {"c01_q00": "Yes, certainly.", "c02_q00": "No, never."},
+}
+
+
+def test_hf_judge_records_unparseable_verdicts_as_invalid_with_raw_text(tmp_path: Path) -> None:
+    """A tiny random-weight model (the offline default, no warm-up) rarely writes [[A]], [[B]] or
+    [[TIE]]. 2 questions × 1 pair × 2 orders × 2 judges = 8 judgements: each is `invalid` exactly when
+    its raw text does not parse, keeps that raw text, and per row wins_i + wins_j + ties + invalid = 4
+    (none dropped, none turned into a result). A rerun serves the valid ones from the cache and asks
+    the invalid ones again."""
+    tiny = ensure_tiny_model(tmp_path / "models")
+    with initialize_config_dir(config_dir=CONF, version_base=None):
+        cfg = compose(
+            "config", overrides=["judge=hf", f"judge.name_or_path={tiny}", "judge.max_new_tokens=8"]
+        )
+    judge = judge_role(
+        OmegaConf.to_container(cfg.judge, resolve=True), lambda: pytest.fail("base model built")
+    )
+    calls = ev.pairwise_calls(ITEMS, MODELS, RESPONSES, 2, judge.identity)
+    assert len(calls) == 8 and judge.identity.name.startswith("hf:")
+
+    def accept(text: str) -> bool:
+        return parse_pairwise(text) is not None
+
+    cache = CallCache(tmp_path / "calls.jsonl")
+    results = execute(calls, lambda: judge.backend, cache, judge.policy, accept)
+    rows = ev.pairwise_rows(ITEMS, MODELS, RESPONSES, 2, results)
+
+    judgements = [j for row in rows for j in row["judgements"]]
+    assert [j["raw"] for j in judgements] == [r.text for r in results]  # nothing lost, text kept verbatim
+    for judgement in judgements:
+        assert (judgement["verdict"] == "invalid") == (parse_pairwise(judgement["raw"]) is None)
+    for row in rows:
+        assert row["wins_i"] + row["wins_j"] + row["ties"] + row["invalid"] == 4
+        assert row["judge_raw"] == [j["raw"] for j in row["judgements"]]
+    invalid = sum(row["invalid"] for row in rows)
+    usage = usage_summary(results)
+    assert usage["invalid"] == invalid and usage["failed"] == 0 and usage["new_calls"] == 8
+    assert usage["completion_tokens"] > 0 and usage["cost_total"] == 0.0  # local judging is free
+
+    rerun = execute(calls, lambda: judge.backend, CallCache(tmp_path / "calls.jsonl"), judge.policy, accept)
+    assert sum(r.cached for r in rerun) == 8 - invalid
+    assert [r.text for r in rerun] == [r.text for r in results]  # greedy: the re-asked ones answer alike
