@@ -83,3 +83,26 @@ def test_collect_gathers_a_two_job_sweep(make_cfg, tmp_path: Path) -> None:
     csv = (run.dir / "sweep.csv").read_text().splitlines()
     assert len(csv) == 3 and "override:dataset_mode" in csv[0]
     assert json.loads((run.dir / "evaluate_models.json").read_text())[1]["path"] == str(fake)
+
+
+def test_default_pipeline_hands_artifacts_from_prepare_to_rank(make_cfg, tmp_path: Path) -> None:
+    """The embedded default's stage list, shrunk: two modes, 24 pairs each, 6 questions."""
+    cfg = make_cfg(
+        "pipeline.dataset_modes=[hard,full]", "dataset.max_pairs=24", "model.tiny.warmup_steps=0",
+        "evaluate.max_questions=6", "evaluate.num_judges=1", "evaluate.max_new_tokens=8", "evaluate.mode=both",
+        "rank.bootstrap_samples=20", "+trainer.max_steps=2", "train.eval_ratio=0",
+    )  # fmt: skip
+    run = execute(cfg, tmp_path / "run")
+    evaluate_manifest = json.loads((run.dir / "evaluate" / "manifest.json").read_text())
+    assert [m["name"] for m in evaluate_manifest["config"]["evaluate"]["models"]] == ["base", "hard", "full"]
+    assert evaluate_manifest["config"]["evaluate"]["models"][1]["path"] == str(
+        run.dir / "hard" / "train" / "checkpoint"
+    )
+    train_manifest = json.loads((run.dir / "full" / "train" / "manifest.json").read_text())
+    assert train_manifest["config"]["train"]["dataset"] == str(run.dir / "full" / "prepare" / "dataset.jsonl")
+    rank_manifest = json.loads((run.dir / "rank" / "manifest.json").read_text())
+    assert rank_manifest["config"]["rank"]["pairwise"] == str(run.dir / "evaluate" / "pairwise.jsonl")
+    assert {row["model"] for row in rank_manifest["metrics"]["leaderboard"]} == {"base", "hard", "full"}
+    report = (run.dir / "report.md").read_text()
+    assert report.index("## Leaderboard") < report.index("## Stages, in order")
+    assert "](rank/scores.png)" in report and "](hard/train/" in report
