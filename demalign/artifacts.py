@@ -94,8 +94,8 @@ def iter_jsonl(path: Path, required: Iterable[str] = ()) -> Iterator[dict[str, A
                 ) from None
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            missing = [name for name in required if name not in row]
-            if missing:
+            if required and not all(name in row for name in required):
+                missing = [name for name in required if name not in row]
                 raise DataError(
                     f"{path}:{lineno}: missing required field(s) {', '.join(missing)} "
                     f"(present: {', '.join(sorted(row))})"

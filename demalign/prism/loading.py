@@ -6,7 +6,6 @@ as `ethnicity.categorised` and `location.special_region`, which is how configs a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -15,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from demalign.artifacts import read_jsonl
 from demalign.errors import ConfigError, DataError
 
 SURVEY_FILE = "survey.jsonl"
@@ -59,24 +59,7 @@ def sample_root() -> Path:
 
 def _read_records(path: Path, required: Sequence[str]) -> list[dict[str, Any]]:
     """Parse a JSONL file; malformed lines and missing fields raise DataError with file:line."""
-    records = []
-    loads = json.loads
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(
-                    f"{path}:{lineno}: malformed JSON ({err.msg} at column {err.colno})"
-                ) from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            if not all(name in row for name in required):
-                missing = [name for name in required if name not in row]
-                raise DataError(f"{path}:{lineno}: missing required field(s) {', '.join(missing)}")
-            records.append(row)
+    records = read_jsonl(path, required)
     if not records:
         raise DataError(f"{path}: the file holds no records")
     return records

@@ -18,6 +18,13 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _edit_rows(path: Path, edit) -> None:
+    """Rewrite a JSONL file after `edit(rows)` changed its parsed rows in place."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    edit(rows)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
 def test_nested_fields_become_dotted_columns() -> None:
     frame = survey_frame(
         [{"user_id": 3, "ethnicity": {"categorised": "Mixed"}, "location": {"special_region": "UK"}}]
@@ -69,20 +76,14 @@ def test_malformed_line_reports_file_and_line(tmp_path: Path, small_prism: Path)
 
 def test_missing_required_field_reports_field_file_and_line(tmp_path: Path, small_prism: Path) -> None:
     root = _copy(small_prism, tmp_path / "p")
-    path = root / "survey.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
-    del rows[9]["study_locale"]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _edit_rows(root / "survey.jsonl", lambda rows: rows[9].pop("study_locale"))
     with pytest.raises(DataError, match=r"survey.jsonl:10: missing required field\(s\) study_locale"):
         load_prism(root)
 
 
 def test_utterance_of_unknown_user_is_reported(tmp_path: Path, small_prism: Path) -> None:
     root = _copy(small_prism, tmp_path / "p")
-    path = root / "utterances.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
-    rows[4]["user_id"] = "ghost"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _edit_rows(root / "utterances.jsonl", lambda rows: rows[4].update(user_id="ghost"))
     with pytest.raises(DataError, match=r"utterances.jsonl:5: user_id 'ghost' is not in .*survey.jsonl"):
         load_prism(root)
 
