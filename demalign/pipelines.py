@@ -24,7 +24,9 @@ def modes_to_run(cfg: DictConfig, overrides: list[str]) -> list[str]:
 
 def handover(cfg: DictConfig, stage: str, mode: str | None, artifacts: dict[str, Any]) -> None:
     """Point `cfg` (open for writing) at what earlier stages produced."""
-    if stage == "train" and f"dataset:{mode}" in artifacts:
+    if stage == "prepare" and cfg.pipeline.max_pairs_per_mode is not None:
+        cfg.dataset.max_pairs = int(cfg.pipeline.max_pairs_per_mode)
+    elif stage == "train" and f"dataset:{mode}" in artifacts:
         cfg.train.dataset = str(artifacts[f"dataset:{mode}"])
     elif stage == "evaluate":
         if "questions_dir" in artifacts:

@@ -88,7 +88,7 @@ def test_collect_gathers_a_two_job_sweep(make_cfg, tmp_path: Path) -> None:
 def test_default_pipeline_hands_artifacts_from_prepare_to_rank(make_cfg, tmp_path: Path) -> None:
     """The embedded default's stage list, shrunk: two modes, 24 pairs each, 6 questions."""
     cfg = make_cfg(
-        "pipeline.dataset_modes=[hard,full]", "dataset.max_pairs=24", "model.tiny.warmup_steps=0",
+        "pipeline.dataset_modes=[hard,full]", "pipeline.max_pairs_per_mode=24", "model.tiny.warmup_steps=0",
         "evaluate.max_questions=6", "evaluate.num_judges=1", "evaluate.max_new_tokens=8", "evaluate.mode=both",
         "rank.bootstrap_samples=20", "+trainer.max_steps=2", "train.eval_ratio=0",
     )  # fmt: skip
@@ -98,6 +98,7 @@ def test_default_pipeline_hands_artifacts_from_prepare_to_rank(make_cfg, tmp_pat
     assert evaluate_manifest["config"]["evaluate"]["models"][1]["path"] == str(
         run.dir / "hard" / "train" / "checkpoint"
     )
+    assert len(read_jsonl(run.dir / "full" / "prepare" / "dataset.jsonl")) == 24
     train_manifest = json.loads((run.dir / "full" / "train" / "manifest.json").read_text())
     assert train_manifest["config"]["train"]["dataset"] == str(run.dir / "full" / "prepare" / "dataset.jsonl")
     rank_manifest = json.loads((run.dir / "rank" / "manifest.json").read_text())
