@@ -2,7 +2,10 @@
 
 One model is built per instance and reused: LEXIMIN's pricing step only changes the objective.
 CBC (python-mip) is the default; the reference measured it 6–8× faster than HiGHS on these ILPs.
-Both solvers run single-threaded so the same instance gives the same committees in any process.
+CBC runs single-threaded so the same instance gives the same committees in any process. HiGHS is
+deterministic for a given `random_seed` at any thread count; its `threads` option is left alone because
+HiGHS's scheduler is process-global: setting another value after some other Highs object (e.g. the
+reference library's) started it made the next run hang.
 """
 
 from __future__ import annotations
@@ -55,7 +58,6 @@ class CommitteeOracle:
         n = self.instance.size
         highs = highspy.Highs()
         highs.setOptionValue("output_flag", False)
-        highs.setOptionValue("threads", 1)
         highs.setOptionValue("random_seed", seed)
         highs.setOptionValue("mip_rel_gap", self.gap)
         highs.setOptionValue("mip_abs_gap", self.gap)

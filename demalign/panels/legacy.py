@@ -48,7 +48,6 @@ def legacy_panels(
         return panels
     membership = instance.membership()  # (C, n)
     member_categories = instance.member_categories  # (n, A)
-    membership_f = membership.astype(np.float32)  # for BLAS products over categories
     lower, upper = instance.lower, instance.upper
     n, n_categories = instance.size, len(lower)
     category_size = membership.sum(axis=1)
@@ -128,14 +127,18 @@ def legacy_panels(
         full = selected[batch[:, None], touched] >= upper[touched]
         newly_full_rows = np.flatnonzero(full.any(axis=1))
         if newly_full_rows.size:
-            closed = np.zeros((newly_full_rows.size, n_categories), dtype=np.float32)
+            # Integer bookkeeping, not a BLAS product: on a loaded machine a multithreaded BLAS call
+            # on these tiny matrices cost milliseconds (threads spinning), dominating the whole step.
+            closed = np.zeros((newly_full_rows.size, n_categories), dtype=bool)
             hit = np.nonzero(full[newly_full_rows])
-            closed[hit[0], touched[newly_full_rows][hit]] = 1.0
-            removed = alive[newly_full_rows, :n] & (closed @ membership_f > 0.5)
+            closed[hit[0], touched[newly_full_rows][hit]] = True
+            removed = alive[newly_full_rows, :n] & closed[:, member_categories].any(axis=2)
             alive[newly_full_rows, :n] &= ~removed
-            remaining[newly_full_rows] -= np.rint(removed.astype(np.float32) @ membership_f.T).astype(
-                np.int64
-            )
+            row, person_removed = np.nonzero(removed)
+            slots = (row[:, None] * n_categories + member_categories[person_removed]).ravel()
+            remaining[newly_full_rows] -= np.bincount(
+                slots, minlength=newly_full_rows.size * n_categories
+            ).reshape(newly_full_rows.size, n_categories)
 
         short = (remaining < lower - selected).any(axis=1) | stuck
         done = step >= k

@@ -20,7 +20,8 @@ is simply fixed in a later round at the same level); fixed levels are lowered by
 the next LP stays feasible despite solver round-off. Probabilities are exact to about 1e-6.
 
 Determinism: people are indexed in sorted-id order, committees are kept in a list in discovery
-order, both solvers run single-threaded; no set or dict order influences the result.
+order, CBC runs single-threaded and HiGHS's LP solvers are serial; no set or dict order influences
+the result.
 """
 
 from __future__ import annotations
@@ -63,7 +64,6 @@ class PanelDistribution:
 def _new_highs() -> highspy.Highs:
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("threads", 1)
     return highs
 
 

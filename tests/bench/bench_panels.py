@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from omegaconf import OmegaConf
+
+from tests.bench.reference_env import reference_python
 
 INSTANCES = {  # name: (pool size, panel size, tolerance, generator seed, locale)
     "S": (338, 100, 0.10, 2, "us"),
@@ -97,17 +98,17 @@ print(json.dumps({"seconds": seconds, "ok": ok}))
 
 
 def run_reference(name: str, algorithm: str, count: int) -> dict | None:
-    """Run the reference in a subprocess; None if it is not installed, {'timeout': cap} if capped."""
-    try:
-        import sortition_algorithms  # noqa: F401
-    except ImportError:
+    """Run the reference (CBC backend, in `.venv-ref`) in a subprocess; None if that environment cannot
+    be built, {'timeout': cap} if it ran past its cap, {'error': ...} if it failed."""
+    python = reference_python()
+    if python is None:
         return None
     features_csv, people_csv = reference_tables(name)
     payload = "\x00".join([features_csv, people_csv, str(INSTANCES[name][1]), algorithm, str(count)])
     cap = REFERENCE_CAP_S[algorithm]
     try:
         done = subprocess.run(
-            [sys.executable, "-c", REFERENCE_SCRIPT],
+            [str(python), "-c", REFERENCE_SCRIPT],
             input=payload,
             capture_output=True,
             text=True,
@@ -141,23 +142,32 @@ def bench_instance(name: str) -> None:
     reference = run_reference(name, "legacy", REFERENCE_LEGACY_PANELS)
     print(f"LEGACY per panel: ours {ours_ms:.2f} ms (batch of 200, all quotas met)", end="")
     if reference is None:
-        print("; reference not installed (pip install sortition-algorithms)")
+        print("; reference environment .venv-ref unavailable")
     elif "timeout" in reference or "error" in reference or reference["ok"] < REFERENCE_LEGACY_PANELS:
-        print(f"; reference FAILED to return panels ({reference})")
+        print(
+            f"; reference FAILED to return a panel in each of its calls ({reference}; 100 attempts per call)"
+        )
     else:
         reference_ms = float(np.mean(reference["seconds"])) * 1e3
         print(f"; reference {reference_ms:.1f} ms; ratio {reference_ms / ours_ms:.1f}x")
 
+    soft_seconds = {}
     for workers in (1, 2):
         start = time.perf_counter()
         estimate = monte_carlo_probabilities(instance, "legacy", 0, LEGACY_PANELS, workers, spec.max_attempts)
-        seconds = time.perf_counter() - start
+        seconds = soft_seconds[workers] = time.perf_counter() - start
         print(
             f"soft weights from {LEGACY_PANELS} LEGACY panels, {workers} worker(s): {seconds:.1f} s "
             f"(max MC std error {estimate.std_errors.max():.4f})"
         )
     if reference and "seconds" in reference and reference["ok"] == REFERENCE_LEGACY_PANELS:
-        print(f"  reference extrapolated: {np.mean(reference['seconds']) * LEGACY_PANELS:.0f} s")
+        reference_s = float(np.mean(reference["seconds"])) * LEGACY_PANELS
+        print(
+            f"  reference: {reference_s:.0f} s, extrapolated from {REFERENCE_LEGACY_PANELS} calls (capped at "
+            f"{REFERENCE_CAP_S['legacy']} s); ratio reference/ours (1 worker) {reference_s / soft_seconds[1]:.0f}x"
+        )
+    else:
+        print("  reference: no figure (its LEGACY returned no panel within the cap, see above)")
 
     start = time.perf_counter()
     distribution = leximin_distribution(
@@ -177,7 +187,7 @@ def bench_instance(name: str) -> None:
     )
     reference = run_reference(name, "maximin", 1)
     if reference is None:
-        print("reference maximin: not installed")
+        print("reference maximin: reference environment .venv-ref unavailable")
     elif "seconds" in reference and reference["ok"]:
         print(
             f"reference maximin (CBC): {reference['seconds'][0]:.1f} s; ratio ours/reference "
@@ -188,6 +198,8 @@ def bench_instance(name: str) -> None:
 
 
 def main() -> None:
+    print(f"load average at start: {os.getloadavg()}")
     names = os.environ.get("BENCH_PANELS", "S,M,L").split(",")
     for name in names:
         bench_instance(name.strip())
+        print(f"load average: {os.getloadavg()}", flush=True)

@@ -20,7 +20,7 @@ from demalign.panels import (
     select_panel,
     selection_probabilities,
 )
-from demalign.panels.committee import check_feasible
+from demalign.panels.committee import CommitteeOracle, check_feasible
 from demalign.panels.legacy import legacy_panels, panel_generator
 from demalign.panels.leximin import leximin_distribution
 from demalign.panels.random_sampling import random_panel
@@ -247,6 +247,21 @@ def test_leximin_probabilities_are_a_valid_lexicographic_optimum(seed):
     value, maximin = brute_force_maximin(instance)
     assert p.min() == pytest.approx(value, abs=1e-6)
     assert lexicographically_at_least(p, maximin)
+
+
+def test_leximin_gives_zero_exactly_to_people_no_feasible_panel_seats():
+    """k=4, 'old' quota [2, 2] and the pool has 2 old people (u000 retired, u001 not), 'retired' max 1.
+    Every panel seats both old people, so the retired max is used up by u000 and the young retired
+    u002 can never sit: the ILP maximising x_u002 under the quotas leaves u002 out, and LEXIMIN gives
+    u002 probability 0 and everyone else a positive one (the 26 zeros on the bench's S instance are
+    this case: 65+ min 18 of 20 in the pool together with Retired max 8)."""
+    categories = np.array([[0, 0], [0, 1], [1, 0]] + [[1, 1]] * 7)
+    instance = make_instance(categories, [[(2, 2), (0, 4)], [(0, 1), (0, 4)]], 4)
+    weights = np.zeros(10)
+    weights[2] = 1.0
+    assert 2 not in CommitteeOracle(instance).best(weights)[0]
+    p = leximin_distribution(instance, initial_committees=0).marginals
+    assert p[2] == 0.0 and p[[0, 1]] == pytest.approx([1.0, 1.0]) and (p[3:] > 0).all()
 
 
 def test_leximin_is_deterministic_and_solvers_agree():
