@@ -82,11 +82,12 @@ def _job_number(job_dir: Path) -> int:
 
 
 def evaluate_models(jobs: pd.DataFrame) -> list[dict[str, Any]]:
-    """The base model plus one local model per job checkpoint, named by the override values that
-    differ between jobs (a sweep over dataset_mode gives models named hard, soft, ...)."""
+    """The base model plus one local model per checkpoint of a finished job, named by the override
+    values that differ between jobs (a sweep over dataset_mode gives models named hard, soft, ...).
+    A failed job's checkpoint may be half-written, so it is never handed on."""
     varying = [c for c in jobs.columns if c.startswith("override:") and jobs[c].astype(str).nunique() > 1]
     models: list[dict[str, Any]] = [{"name": "base", "kind": "local", "path": None}]
-    for _, job in jobs.iterrows():
+    for _, job in jobs[jobs["status"] == "ok"].iterrows():
         for path in filter(None, str(job.get("checkpoint") or "").split("; ")):
             name = ",".join(str(job[c]) for c in varying if pd.notna(job[c]))
             models.append({"name": name or job["job"], "kind": "local", "path": path})

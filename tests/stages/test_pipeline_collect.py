@@ -79,6 +79,8 @@ def test_collect_gathers_a_two_job_sweep(make_cfg, tmp_path: Path) -> None:
         {"name": "base", "kind": "local", "path": None},
         {"name": "us_rep", "kind": "local", "path": str(fake)},
     ]
+    failed = jobs.assign(status=["ok", "failed"])
+    assert evaluate_models(failed) == [{"name": "base", "kind": "local", "path": None}]
     run = execute(make_cfg("stage=collect", f"collect.sweep_dir={sweep}"), tmp_path / "collect")
     csv = (run.dir / "sweep.csv").read_text().splitlines()
     assert len(csv) == 3 and "override:dataset_mode" in csv[0]
