@@ -128,6 +128,13 @@ def style_difference(value_i: float, value_j: float) -> float:
     return (value_i - value_j) / (value_i + value_j + 1.0)
 
 
+def _pair_counts(row: dict, where: str) -> tuple[str, str, float, float, float, int]:
+    """The model pair of a judgement row and its win/tie/invalid counts, validated."""
+    model_i, model_j = _pair(row, where)
+    wins_i, wins_j, ties = (_count(row, name, where) for name in ("wins_i", "wins_j", "ties"))
+    return model_i, model_j, wins_i, wins_j, ties, int(_count(row, "invalid", where))
+
+
 def load_pairwise(path: Path, with_style: bool = False) -> Comparisons:
     """Read `pairwise.jsonl` (one row per question and model pair) into per-question tallies."""
     models, questions = _Index(), _Index()
@@ -135,9 +142,8 @@ def load_pairwise(path: Path, with_style: bool = False) -> Comparisons:
     invalid = 0
     for lineno, row in enumerate(iter_jsonl(path, PAIRWISE_FIELDS), start=1):
         where = f"{path}:{lineno}"
-        model_i, model_j = _pair(row, where)
-        wins_i, wins_j, ties = (_count(row, name, where) for name in ("wins_i", "wins_j", "ties"))
-        invalid += int(_count(row, "invalid", where))
+        model_i, model_j, wins_i, wins_j, ties, row_invalid = _pair_counts(row, where)
+        invalid += row_invalid
         style = _style_row(row, model_i, model_j, where) if with_style else None
         entries.append(
             (questions(row["question_id"]), models(model_i), models(model_j), wins_i, wins_j, ties, style)
@@ -160,9 +166,8 @@ def load_preferences(path: Path) -> Comparisons:
     invalid = 0
     for lineno, row in enumerate(iter_jsonl(path, PREFERENCE_FIELDS), start=1):
         where = f"{path}:{lineno}"
-        model_i, model_j = _pair(row, where)
-        wins_i, wins_j, ties = (_count(row, name, where) for name in ("wins_i", "wins_j", "ties"))
-        invalid += int(_count(row, "invalid", where))
+        model_i, model_j, wins_i, wins_j, ties, row_invalid = _pair_counts(row, where)
+        invalid += row_invalid
         entries.append((lineno - 1, models(model_i), models(model_j), wins_i, wins_j, ties, None))
     if not entries:
         raise DataError(f"{path}: no preference rows")
