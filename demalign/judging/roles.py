@@ -45,6 +45,7 @@ def api_policy(node: Mapping[str, Any], concurrency_key: str = "concurrency") ->
         retry_backoff=float(node["retry_backoff"]),
         max_backoff=float(node.get("max_backoff", 60.0)),
         invalid_retries=int(node.get("invalid_retries", 0)),
+        processes=int(node.get("client_processes", 1)),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import string
 from pathlib import Path
 
@@ -316,6 +317,46 @@ def test_fully_cached_execute_never_builds_the_backend(tmp_path: Path) -> None:
         raise AssertionError("backend built for a cached call")
 
     assert execute([_call("x")], forbidden, CallCache(tmp_path / "c.jsonl"), CallPolicy())[0].text == "ok"
+
+
+class EchoAsync:
+    """An async API backend answering `echo <content> from <pid>`; `die` ends its process, `refuse`
+    raises the error a rejected API key gives."""
+
+    async def acomplete(self, call: ChatCall) -> Completion:
+        content = call.messages[0]["content"]
+        if content == "die":
+            os._exit(3)
+        if content == "refuse":
+            raise ConfigError("judge: the API rejected the key")
+        return Completion(f"echo {content} from {os.getpid()}", 1, 1, 0.0)
+
+
+def test_client_processes_answer_every_call_once(tmp_path: Path) -> None:
+    """processes=2: calls are answered in two forked processes, each exactly once; the parent
+    alone writes the cache, and a rerun is served from it."""
+    calls = [_call(f"q{i}") for i in range(40)]
+    policy = CallPolicy(concurrency=4, processes=2)
+    results = execute(calls, EchoAsync, CallCache(tmp_path / "c.jsonl"), policy)
+    assert [r.text.split(" from ")[0] for r in results] == [f"echo q{i}" for i in range(40)]
+    pids = {int(r.text.rsplit(" ", 1)[1]) for r in results}
+    assert len(pids) == 2 and os.getpid() not in pids
+    lines = [json.loads(line) for line in (tmp_path / "c.jsonl").read_text().splitlines()]
+    assert sorted(line["key"] for line in lines) == sorted(call.key for call in calls)
+    again = execute(calls, EchoAsync, CallCache(tmp_path / "c.jsonl"), policy)
+    assert all(r.cached for r in again) and [r.text for r in again] == [r.text for r in results]
+
+
+def test_a_dead_client_process_leaves_its_calls_failed_not_lost() -> None:
+    calls = [_call("a"), _call("die"), _call("b")]
+    results = execute(calls, EchoAsync, CallCache(None), CallPolicy(concurrency=1, processes=2))
+    assert results[0].valid and results[2].valid  # both in the surviving process (calls[0::2])
+    assert results[1].text is None and "client process exited (code [3])" in (results[1].error or "")
+
+
+def test_a_client_process_error_reaches_the_caller() -> None:
+    with pytest.raises(ConfigError, match="rejected the key"):
+        execute([_call("a"), _call("refuse")], EchoAsync, CallCache(None), CallPolicy(processes=2))
 
 
 def test_cache_drops_a_partial_last_line_and_rejects_corrupt_ones(tmp_path: Path) -> None:

@@ -60,6 +60,25 @@ def test_twenty_percent_faults_lose_nothing(
     assert server.authorizations == {"Bearer sk-test-123"}
 
 
+def test_forked_client_processes_through_litellm(
+    server: JudgeServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Two forked litellm clients (each with its own connections) against the faulty server: every
+    call answered and cached (a malformed verdict re-asked adds a line), and the rerun sends only
+    the calls still invalid."""
+    server.fault_rate = 0.2
+    backend = _backend(server, monkeypatch)
+    policy = CallPolicy(concurrency=8, max_retries=8, retry_backoff=0.01, max_backoff=0.05, processes=2)
+    results = execute(_judge_calls(40), lambda: backend, CallCache(tmp_path / "c.jsonl"), policy, accept)
+    assert all(r.text is not None and r.attempts >= 1 for r in results)
+    keys = [line.split('"key":"')[1][:64] for line in (tmp_path / "c.jsonl").read_text().splitlines()]
+    assert set(keys) == {call.key for call in _judge_calls(40)}
+    before = server.requests
+    again = execute(_judge_calls(40), lambda: backend, CallCache(tmp_path / "c.jsonl"), policy, accept)
+    assert all(r.cached for r, first in zip(again, results, strict=True) if first.valid)
+    assert server.requests - before >= sum(not r.valid for r in results)
+
+
 def test_retry_after_is_honoured(server: JudgeServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first request gets 429 with Retry-After: 1; the retry waits a full second, not the 0.01 s backoff."""
     server.fail_first, server.faults, server.retry_after = 1, ("429",), "1"
