@@ -1,4 +1,4 @@
-"""Exact LEXIMIN panel distributions by column generation (Flanigan et al., Nature 2021), on HiGHS and CBC.
+"""Exact LEXIMIN panel distributions by column generation (Flanigan et al., Nature 2021), on CLP and CBC.
 
 LEXIMIN maximises the smallest selection probability, then the second smallest, and so on. Each
 outer round solves, over the committees found so far, the dual LP
@@ -8,29 +8,42 @@ outer round solves, over the committees found so far, the dual LP
          Σ_{i unfixed} y_i = 1,      y ≥ 0,
 
 whose value z is the largest probability every unfixed person can get at once. The pricing ILP
-(max Σ y_i·x_i over quota-feasible committees) adds any committee that violates a dual row.
-Once none does, the LP is re-solved by interior point without crossover: those duals lie in the
-relative interior of the optimal face, so *every* person whose probability must equal z has
-y_i > 0 and is fixed at z in one round. A final primal LP finds the distribution over committees
-meeting every fixed probability; the returned probabilities are that distribution's marginals.
+(max Σ y_i·x_i over quota-feasible committees) adds any committee that violates a dual row. Once
+none does, every person with a positive dual has probability exactly z in *every* optimal
+distribution (complementary slackness), so they are fixed at z; people whose probability must
+also be z but whose dual happens to be 0 at this vertex are fixed in a later round at the same
+level. A final primal LP finds the distribution over committees meeting every fixed probability;
+the returned probabilities are that distribution's marginals.
+
+Speed (tests/bench/bench_panels.py): the master LP is re-solved by CLP (python-mip), which is
+about twice as fast per re-solve here as HiGHS's simplex; fixing from simplex duals instead of an
+interior-point solve per round costs more rounds but less time. The duals of a vertex are zero for
+most people, so the pricing ILP would pick those seats arbitrarily and column generation would
+zig-zag; a small nudge toward the people the current distribution serves least (`NUDGE`) picks,
+among near-optimal committees, one that helps the next round too (about 20% fewer columns).
 
 Tolerances: a committee enters when its weight beats ŷ by more than `tolerance`; a person is
-fixed when y_i exceeds `FIX_FRACTION / n_unfixed` (a person left unfixed by a too-small dual
-is simply fixed in a later round at the same level); fixed levels are lowered by `FIX_MARGIN` so
-the next LP stays feasible despite solver round-off. Probabilities are exact to about 1e-6.
+fixed when y_i exceeds `FIX_FRACTION / n_unfixed` (a smaller dual is treated as zero); fixed
+levels are lowered by `FIX_MARGIN` so the next LP stays feasible despite solver round-off. Each
+level is exact to about `tolerance`; the rounding slack (at most about n·tolerance in total) ends
+up on the people fixed last, the most-selected ones.
 
 Determinism: people are indexed in sorted-id order, committees are kept in a list in discovery
-order, CBC runs single-threaded and HiGHS's LP solvers are serial; no set or dict order influences
-the result.
+order, CBC and CLP run single-threaded; no set or dict order influences the result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import highspy
+import mip
 import numpy as np
 
 from demalign.errors import InfeasibleQuotasError
@@ -40,9 +53,10 @@ from demalign.panels.spec import Instance
 
 log = logging.getLogger(__name__)
 
-FIX_FRACTION = 1e-3  # a person is fixed when its interior dual exceeds this share of the average dual
+FIX_FRACTION = 1e-3  # a person is fixed when its dual exceeds this share of the average dual
 FIX_MARGIN = 1e-7  # fixed levels sit this far below the LP value, absorbing solver round-off
 SUPPORT_FLOOR = 1e-9  # committees with less probability than this are dropped from the distribution
+NUDGE = 1e-3  # pricing weight toward least-served people, as a share of the largest dual
 
 
 @dataclass(frozen=True)
@@ -67,52 +81,71 @@ def _new_highs() -> highspy.Highs:
     return highs
 
 
-class _DualLP:
-    """The dual LP over the known committees, kept twice: a simplex copy that warm-starts as rows
-    are added, and an interior-point copy for the fixing step."""
+class _MasterLP:
+    """The dual LP above over the known committees, kept in one CLP model that re-solves warm as
+    committee rows are added and people are fixed."""
 
     def __init__(self, n: int) -> None:
+        model = mip.Model(sense=mip.MINIMIZE, solver_name=mip.CBC)
+        model.verbose = 0
+        model.threads = 1
         self.n = n
-        self.simplex = _new_highs()
-        self.interior = _new_highs()
-        self.interior.setOptionValue("solver", "ipm")
-        self.interior.setOptionValue("run_crossover", "off")
-        self.interior.setOptionValue("presolve", "off")  # presolve would fix dominated columns at a vertex
-        for highs in (self.simplex, self.interior):
-            highs.addVars(n, np.zeros(n), np.full(n, highspy.kHighsInf))
-            highs.addVar(-highspy.kHighsInf, highspy.kHighsInf)  # ŷ
-            highs.changeColCost(n, 1.0)
-            highs.addRow(1.0, 1.0, n, np.arange(n, dtype=np.int32), np.ones(n))  # Σ_unfixed y = 1
+        self.model = model
+        self.y = [model.add_var(lb=0.0) for _ in range(n)]
+        self.y_hat = model.add_var(lb=-mip.INF)
+        self.levels = np.full(n, np.nan)  # fixed probabilities; NaN = unfixed
+        self.rows: list[mip.Constr] = []
+        self._normalisation: mip.Constr | None = None
+        self._solved = False
+        self._set_objective()
+
+    def _set_objective(self) -> None:
+        fixed = np.flatnonzero(~np.isnan(self.levels))
+        unfixed = np.flatnonzero(np.isnan(self.levels))
+        if self._normalisation is not None:
+            self.model.remove(self._normalisation)
+        self._normalisation = self.model.add_constr(mip.xsum(self.y[i] for i in unfixed) == 1)
+        self.model.objective = self.y_hat - mip.xsum(float(self.levels[i]) * self.y[i] for i in fixed)
 
     def add_committees(self, committees: list[np.ndarray]) -> None:
-        k = len(committees[0])
-        starts = np.arange(len(committees), dtype=np.int32) * (k + 1)
-        indices = np.concatenate([np.append(c, self.n) for c in committees]).astype(np.int32)
-        values = np.tile(np.append(np.ones(k), -1.0), len(committees))
-        lower = np.full(len(committees), -highspy.kHighsInf)
-        upper = np.zeros(len(committees))
-        for highs in (self.simplex, self.interior):
-            highs.addRows(len(committees), lower, upper, len(indices), starts, indices, values)
+        for committee in committees:
+            self.rows.append(self.model.add_constr(mip.xsum(self.y[i] for i in committee) - self.y_hat <= 0))
 
     def fix(self, people: np.ndarray, levels: np.ndarray) -> None:
-        for highs in (self.simplex, self.interior):
-            for person, level in zip(people, levels, strict=True):
-                highs.changeCoeff(0, int(person), 0.0)
-                highs.changeColCost(int(person), -float(level))
+        self.levels[people] = levels
+        self._set_objective()
 
-    def solve(self, interior: bool) -> tuple[np.ndarray, float, float]:
-        """(y, ŷ, objective) of the simplex or interior-point copy."""
-        highs = self.interior if interior else self.simplex
-        highs.run()
-        status = highs.getModelStatus()
-        if status != highspy.HighsModelStatus.kOptimal:
-            raise _LPNotOptimal(highs.modelStatusToString(status))
-        values = np.asarray(highs.getSolution().col_value)
-        return values[: self.n], float(values[self.n]), float(highs.getInfo().objective_function_value)
+    def solve(self) -> tuple[np.ndarray, float, float, np.ndarray]:
+        """(y, ŷ, objective z, λ): the duals, the LP value and the committee weights of the primal."""
+        if self._solved:
+            status = self.model.optimize(relax=True)
+        else:  # CLP prints a summary of its first (cold) solve whatever python-mip's verbose says
+            with _stdout_silenced():
+                status = self.model.optimize(relax=True)
+            self._solved = True
+        if status != mip.OptimizationStatus.OPTIMAL:
+            raise _LPNotOptimal(status.name)
+        y = np.array([v.x for v in self.y])
+        weights = np.array([-row.pi for row in self.rows])
+        return y, float(self.y_hat.x), float(self.model.objective_value), weights
 
 
 class _LPNotOptimal(RuntimeError):
     pass
+
+
+@contextlib.contextmanager
+def _stdout_silenced() -> Iterator[None]:
+    """Send file descriptor 1 (where C libraries print) to /dev/null for the duration."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _final_distribution(committees: list[np.ndarray], fixed: np.ndarray, n: int) -> np.ndarray:
@@ -170,7 +203,7 @@ def leximin_distribution(
             lp.add_committees(fresh)
         return len(fresh)
 
-    lp = _DualLP(n)
+    lp = _MasterLP(n)
     if initial_committees:
         try:
             generators = [panel_generator(seed, index) for index in range(initial_committees)]
@@ -185,12 +218,12 @@ def leximin_distribution(
     while np.isnan(fixed).any():
         rounds += 1
         try:
-            level, newly_fixed = _fixing_round(lp, oracle, add, tolerance, np.isnan(fixed))
+            level, newly_fixed = _fixing_round(lp, oracle, committees, add, tolerance)
         except _LPNotOptimal as error:
             log.info("LEXIMIN round %d: dual LP %s; lowering the fixed levels", rounds, error)
             # The fixed levels are a hair too high for the committees known (round-off): lower them.
             lowered = ~np.isnan(fixed)
-            fixed[lowered] -= 10 * FIX_MARGIN
+            fixed[lowered] = np.maximum(fixed[lowered] - 10 * FIX_MARGIN, 0.0)
             lp.fix(np.flatnonzero(lowered), fixed[lowered])
             continue
         fixed[newly_fixed] = max(level - FIX_MARGIN, 0.0)
@@ -220,26 +253,46 @@ def leximin_distribution(
 
 
 def _fixing_round(
-    lp: _DualLP, oracle: CommitteeOracle, add, tolerance: float, unfixed: np.ndarray
+    lp: _MasterLP,
+    oracle: CommitteeOracle,
+    committees: list[np.ndarray],
+    add: Callable[[list[np.ndarray]], int],
+    tolerance: float,
 ) -> tuple[float, np.ndarray]:
-    """Column generation to optimality, then the interior-point solve; returns the level z and the
-    people to fix at it."""
+    """Column generation to optimality; returns the level z and the people to fix at it."""
+    unfixed = np.isnan(lp.levels)
     while True:
-        y, y_hat, _ = lp.solve(interior=False)
-        if _price(oracle, add, y, y_hat, tolerance):
+        y, y_hat, value, weights = lp.solve()
+        served = np.zeros(lp.n)
+        members = np.asarray(committees)
+        np.add.at(served, members.ravel(), np.repeat(weights, members.shape[1]))
+        if _price(oracle, add, _nudged(y, served, unfixed), y, y_hat, tolerance):
             continue
-        y, y_hat, value = lp.solve(interior=True)
-        if _price(oracle, add, y, y_hat, tolerance):
+        if _price(oracle, add, y, y, y_hat, tolerance):  # the nudge can miss the last violators
             continue
-        threshold = FIX_FRACTION / unfixed.sum()
-        newly_fixed = np.flatnonzero(unfixed & (y > threshold))
+        newly_fixed = np.flatnonzero(unfixed & (y > FIX_FRACTION / unfixed.sum()))
         if newly_fixed.size == 0:  # cannot happen with Σ_unfixed y = 1, but never loop forever
             newly_fixed = np.flatnonzero(unfixed & (y >= y[unfixed].max()))
         return value, newly_fixed
 
 
-def _price(oracle: CommitteeOracle, add, y: np.ndarray, y_hat: float, tolerance: float) -> bool:
-    """Add the committees whose dual weight beats ŷ; True if any was added."""
-    candidates = oracle.best(np.maximum(y, 0.0))
+def _nudged(y: np.ndarray, served: np.ndarray, unfixed: np.ndarray) -> np.ndarray:
+    """Pricing weights: the duals plus a nudge (at most NUDGE·max y) toward unfixed people in
+    proportion to how little the current distribution selects them."""
+    shortfall = np.where(unfixed, 1.0 - np.minimum(served, 1.0), 0.0)
+    scale = NUDGE * max(float(y.max()), 0.0) / max(float(shortfall.max()), 1e-12)
+    return np.maximum(y, 0.0) + scale * shortfall
+
+
+def _price(
+    oracle: CommitteeOracle,
+    add: Callable[[list[np.ndarray]], int],
+    weights: np.ndarray,
+    y: np.ndarray,
+    y_hat: float,
+    tolerance: float,
+) -> bool:
+    """Price at `weights`; add the committees found whose dual weight beats ŷ. True if any was added."""
+    candidates = oracle.best(np.maximum(weights, 0.0))
     violating = [c for c in candidates if y[c].sum() > y_hat + tolerance]
     return bool(violating) and add(violating) > 0
