@@ -180,7 +180,7 @@ def bench_instance(name: str) -> None:
     seconds = time.perf_counter() - start
     p = distribution.marginals
     print(
-        f"LEXIMIN (ours, CBC+HiGHS): {seconds:.1f} s, {distribution.rounds} rounds, {distribution.columns} "
+        f"LEXIMIN (ours, CBC pricing + CLP master): {seconds:.1f} s, {distribution.rounds} rounds, {distribution.columns} "
         f"committees generated, support {len(distribution.weights)}, min p {p.min():.4f}, max p {p.max():.4f}, "
         f"#p=1 {(p > 1 - 1e-6).sum()}",
         flush=True,
