@@ -342,8 +342,8 @@ def _run_in_processes(
             if worker.is_alive():
                 worker.terminate()
             worker.join()
+    codes = sorted({worker.exitcode for worker in workers if worker.exitcode})
     for call in by_key.values():  # a process that died (e.g. out of memory) left these unanswered
-        codes = sorted({worker.exitcode for worker in workers if worker.exitcode})
         on_done(call, None, 0, f"client process exited (code {codes}) before answering", 0.0)
 
 
