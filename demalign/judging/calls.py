@@ -312,7 +312,7 @@ def _run_in_processes(
         requests_per_minute=policy.requests_per_minute / count if policy.requests_per_minute else None,
     )
     by_key = {call.key: call for call in calls}
-    channels, workers = [], []
+    open_channels, workers = [], []
     for index in range(count):
         receiver, sender = context.Pipe(duplex=False)
         worker = context.Process(
@@ -322,10 +322,9 @@ def _run_in_processes(
         )
         worker.start()
         sender.close()
-        channels.append(receiver)
+        open_channels.append(receiver)
         workers.append(worker)
     try:
-        open_channels = list(channels)
         while open_channels:
             for channel in multiprocessing.connection.wait(open_channels):
                 try:

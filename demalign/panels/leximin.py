@@ -264,8 +264,9 @@ def _fixing_round(
     while True:
         y, y_hat, value, weights = lp.solve()
         served = np.zeros(lp.n)
-        members = np.asarray(committees)
-        np.add.at(served, members.ravel(), np.repeat(weights, members.shape[1]))
+        support = np.flatnonzero(weights > 0)  # at most n + 1 committees: no pass over all of them
+        for j in support:
+            served[committees[j]] += weights[j]
         if _price(oracle, add, _nudged(y, served, unfixed), y, y_hat, tolerance):
             continue
         if _price(oracle, add, y, y, y_hat, tolerance):  # the nudge can miss the last violators
