@@ -10,13 +10,45 @@ reference library's) started it made the next run hang.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import mip
 import numpy as np
 
 from demalign.errors import InfeasibleQuotasError
 from demalign.panels.spec import Instance
+
+if TYPE_CHECKING:
+    import highspy
+
+
+@contextlib.contextmanager
+def stdout_silenced() -> Iterator[None]:
+    """Send file descriptor 1 (where C libraries print) to /dev/null for the duration."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def quiet_highs() -> highspy.Highs:
+    """A HiGHS instance that prints nothing (its first construction prints a banner to fd 1)."""
+    import highspy
+
+    with stdout_silenced():
+        highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    return highs
 
 
 class CommitteeOracle:
@@ -56,8 +88,7 @@ class CommitteeOracle:
         import highspy
 
         n = self.instance.size
-        highs = highspy.Highs()
-        highs.setOptionValue("output_flag", False)
+        highs = quiet_highs()
         highs.setOptionValue("random_seed", seed)
         highs.setOptionValue("mip_rel_gap", self.gap)
         highs.setOptionValue("mip_abs_gap", self.gap)
@@ -83,7 +114,8 @@ class CommitteeOracle:
 
     def _best_mip(self, weights: np.ndarray) -> list[np.ndarray]:
         model = self._model
-        model.objective = mip.xsum(float(w) * v for w, v in zip(weights, self._vars, strict=True) if w != 0.0)
+        chosen = np.flatnonzero(weights)  # LinExpr from lists: ~5x cheaper than xsum of products
+        model.objective = mip.LinExpr([self._vars[i] for i in chosen], [float(weights[i]) for i in chosen])
         status = model.optimize()
         if status not in (mip.OptimizationStatus.OPTIMAL, mip.OptimizationStatus.FEASIBLE):
             raise InfeasibleQuotasError(

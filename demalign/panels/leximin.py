@@ -22,11 +22,22 @@ most people, so the pricing ILP would pick those seats arbitrarily and column ge
 zig-zag; a small nudge toward the people the current distribution serves least (`NUDGE`) picks,
 among near-optimal committees, one that helps the next round too (about 20% fewer columns).
 
+Accuracy: CLP's warm re-solves of this degenerate LP sometimes stop short of optimal (measured on
+the bench's S pool: a few per cent of re-solves, committee weights off by up to ~6e-6, the value by
+~1e-5, once a weight of -0.04; before this was checked, seeding with 1000 instead of 200 LEGACY
+panels moved a probability by 4.7e-3). So nobody is fixed until a primal-dual `certificate` of
+the round's LP solution passes: weights non-negative, every fixed person served at its level, and
+the least-served unfixed person's probability (the level fixed) equal to the dual value, all
+within `CERTIFICATE_SLACK`·`tolerance` (CLP's usual accuracy here is 1-3e-6). A solution that
+fails is replaced by a cold HiGHS solve of the same LP (~1 s on S, so not the default).
+
 Tolerances: a committee enters when its weight beats ŷ by more than `tolerance`; a person is
 fixed when y_i exceeds `FIX_FRACTION / n_unfixed` (a smaller dual is treated as zero); fixed
-levels are lowered by `FIX_MARGIN` so the next LP stays feasible despite solver round-off. Each
-level is exact to about `tolerance`; the rounding slack (at most about n·tolerance in total) ends
-up on the people fixed last, the most-selected ones.
+levels sit `FIX_MARGIN` below the certified level so the next LP stays feasible despite solver
+round-off, and if it is not, all fixed levels drop by the least amount that restores
+feasibility. Each level is exact to about `tolerance`; the rounding slack (at most about
+n·tolerance in total) ends up on the people fixed last, the most-selected ones. Seeding with 200
+or 1000 LEGACY panels changes no probability by more than 1.5e-5 on the S pool.
 
 Determinism: people are indexed in sorted-id order, committees are kept in a list in discovery
 order, CBC and CLP run single-threaded; no set or dict order influences the result.
@@ -34,20 +45,17 @@ order, CBC and CLP run single-threaded; no set or dict order influences the resu
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import highspy
 import mip
 import numpy as np
 
-from demalign.errors import InfeasibleQuotasError
-from demalign.panels.committee import CommitteeOracle
+from demalign.errors import DemalignError, InfeasibleQuotasError
+from demalign.panels.committee import CommitteeOracle, quiet_highs, stdout_silenced
 from demalign.panels.legacy import legacy_panels, panel_generator
 from demalign.panels.spec import Instance
 
@@ -57,6 +65,7 @@ FIX_FRACTION = 1e-3  # a person is fixed when its dual exceeds this share of the
 FIX_MARGIN = 1e-7  # fixed levels sit this far below the LP value, absorbing solver round-off
 SUPPORT_FLOOR = 1e-9  # committees with less probability than this are dropped from the distribution
 NUDGE = 1e-3  # pricing weight toward least-served people, as a share of the largest dual
+CERTIFICATE_SLACK = 5.0  # LP solutions may miss optimality by this many tolerances (CLP's usual: 1-3e-6)
 
 
 @dataclass(frozen=True)
@@ -75,15 +84,13 @@ class PanelDistribution:
         return self.committees[rng.choice(len(self.weights), p=self.weights)]
 
 
-def _new_highs() -> highspy.Highs:
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
-    return highs
-
-
 class _MasterLP:
     """The dual LP above over the known committees, kept in one CLP model that re-solves warm as
-    committee rows are added and people are fixed."""
+    committee rows are added and people are fixed. CLP's warm re-solves of this degenerate LP are
+    fast but sometimes stop short of optimal (committee weights off by ~5e-6, the value by ~1e-5,
+    once a weight of -0.04: measured on the bench's S pool), so `_fixing_round` checks a
+    primal-dual certificate before fixing anyone and falls back to `solve_accurately` (a cold HiGHS
+    solve) when it fails."""
 
     def __init__(self, n: int) -> None:
         model = mip.Model(sense=mip.MINIMIZE, solver_name=mip.CBC)
@@ -94,6 +101,7 @@ class _MasterLP:
         self.y = [model.add_var(lb=0.0) for _ in range(n)]
         self.y_hat = model.add_var(lb=-mip.INF)
         self.levels = np.full(n, np.nan)  # fixed probabilities; NaN = unfixed
+        self.committees: list[np.ndarray] = []  # one dual row each, in discovery order
         self.rows: list[mip.Constr] = []
         self._normalisation: mip.Constr | None = None
         self._solved = False
@@ -108,6 +116,7 @@ class _MasterLP:
         self.model.objective = self.y_hat - mip.xsum(float(self.levels[i]) * self.y[i] for i in fixed)
 
     def add_committees(self, committees: list[np.ndarray]) -> None:
+        self.committees.extend(committees)
         for committee in committees:
             self.rows.append(self.model.add_constr(mip.xsum(self.y[i] for i in committee) - self.y_hat <= 0))
 
@@ -116,43 +125,61 @@ class _MasterLP:
         self._set_objective()
 
     def solve(self) -> tuple[np.ndarray, float, float, np.ndarray]:
-        """(y, ŷ, objective z, λ): the duals, the LP value and the committee weights of the primal."""
+        """(y, ŷ, objective z, λ): the duals, the LP value and the committee weights of the primal.
+        A warm re-solve that does not end optimal is checked by `solve_accurately`."""
         if self._solved:
             status = self.model.optimize(relax=True)
         else:  # CLP prints a summary of its first (cold) solve whatever python-mip's verbose says
-            with _stdout_silenced():
+            with stdout_silenced():
                 status = self.model.optimize(relax=True)
             self._solved = True
         if status != mip.OptimizationStatus.OPTIMAL:
-            raise _LPNotOptimal(status.name)
+            log.info("LEXIMIN: CLP's dual LP re-solve returned %s; solving it cold with HiGHS", status.name)
+            return self.solve_accurately()
         y = np.array([v.x for v in self.y])
         weights = np.array([-row.pi for row in self.rows])
         return y, float(self.y_hat.x), float(self.model.objective_value), weights
+
+    def solve_accurately(self) -> tuple[np.ndarray, float, float, np.ndarray]:
+        """`solve()`'s result from a cold HiGHS solve of the same LP (slower, and exact to ~1e-9)."""
+        n, m = self.n, len(self.committees)
+        fixed = ~np.isnan(self.levels)
+        highs = quiet_highs()
+        lower = np.zeros(n + 1)
+        lower[n] = -highspy.kHighsInf  # ŷ is free
+        highs.addVars(n + 1, lower, np.full(n + 1, highspy.kHighsInf))
+        cost = np.zeros(n + 1)
+        cost[n] = 1.0
+        cost[:n][fixed] = -self.levels[fixed]
+        highs.changeColsCost(n + 1, np.arange(n + 1, dtype=np.int32), cost)
+        unfixed = np.flatnonzero(~fixed).astype(np.int32)
+        highs.addRow(1.0, 1.0, len(unfixed), unfixed, np.ones(len(unfixed)))
+        sizes = np.array([len(c) + 1 for c in self.committees])  # members, then ŷ with coefficient -1
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
+        index = np.concatenate([np.append(c, n) for c in self.committees]).astype(np.int32)
+        value = np.concatenate([np.append(np.ones(len(c)), -1.0) for c in self.committees])
+        highs.addRows(m, np.full(m, -highspy.kHighsInf), np.zeros(m), len(index), starts, index, value)
+        highs.run()
+        status = highs.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise _LPNotOptimal(highs.modelStatusToString(status))
+        solution = highs.getSolution()
+        columns = np.asarray(solution.col_value)
+        weights = -np.asarray(solution.row_dual)[1:]
+        return columns[:n], float(columns[n]), float(highs.getInfo().objective_function_value), weights
 
 
 class _LPNotOptimal(RuntimeError):
     pass
 
 
-@contextlib.contextmanager
-def _stdout_silenced() -> Iterator[None]:
-    """Send file descriptor 1 (where C libraries print) to /dev/null for the duration."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-def _final_distribution(committees: list[np.ndarray], fixed: np.ndarray, n: int) -> np.ndarray:
-    """Weights over `committees` giving each person at least its fixed probability (minimising the
-    largest shortfall ε, which is ~0 when the fixing was consistent)."""
+def _closest_distribution(
+    committees: list[np.ndarray], fixed: np.ndarray, n: int
+) -> tuple[np.ndarray, float]:
+    """Weights over `committees` giving each person at least its fixed probability (NaN: no
+    requirement) less the smallest uniform shortfall ε, and ε (~0 when the fixing was consistent)."""
     m = len(committees)
-    highs = _new_highs()
+    highs = quiet_highs()
     highs.addVars(m, np.zeros(m), np.full(m, highspy.kHighsInf))
     highs.addVar(0.0, highspy.kHighsInf)  # ε
     highs.changeColCost(m, 1.0)
@@ -166,13 +193,14 @@ def _final_distribution(committees: list[np.ndarray], fixed: np.ndarray, n: int)
     for person in range(n):
         columns = owner[by_person[starts[person] : starts[person] + counts[person]]]
         indices = np.append(columns, m).astype(np.int32)
-        highs.addRow(float(fixed[person]), highspy.kHighsInf, len(indices), indices, np.ones(len(indices)))
+        level = 0.0 if np.isnan(fixed[person]) else float(fixed[person])
+        highs.addRow(level, highspy.kHighsInf, len(indices), indices, np.ones(len(indices)))
     highs.run()
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         raise RuntimeError(f"LEXIMIN final LP: {highs.modelStatusToString(highs.getModelStatus())}")
     weights = np.clip(np.asarray(highs.getSolution().col_value)[:m], 0.0, None)
     weights[weights < SUPPORT_FLOOR] = 0.0
-    return weights / weights.sum()
+    return weights / weights.sum(), float(highs.getSolution().col_value[m])
 
 
 def leximin_distribution(
@@ -188,8 +216,8 @@ def leximin_distribution(
     start_time = time.perf_counter()
     n = instance.size
     oracle = CommitteeOracle(instance, solver=solver, seed=seed, gap=tolerance / 2)
-    committees: list[np.ndarray] = []
-    known: set[bytes] = set()  # membership test only; order comes from the `committees` list
+    lp = _MasterLP(n)
+    known: set[bytes] = set()  # membership test only; order comes from `lp.committees`
 
     def add(candidates: list[np.ndarray]) -> int:
         fresh: list[np.ndarray] = []
@@ -199,18 +227,16 @@ def leximin_distribution(
                 known.add(key)
                 fresh.append(committee)
         if fresh:
-            committees.extend(fresh)
             lp.add_committees(fresh)
         return len(fresh)
 
-    lp = _MasterLP(n)
     if initial_committees:
         try:
             generators = [panel_generator(seed, index) for index in range(initial_committees)]
             add(list(legacy_panels(instance, generators, max_attempts=max_attempts)))
         except InfeasibleQuotasError:  # LEGACY can fail on tight feasible quotas; the ILP still works
             log.info("LEXIMIN: LEGACY seeding failed; starting from the ILP alone")
-    if not committees:
+    if not lp.committees:
         add(oracle.best(np.ones(n)))
 
     fixed = np.full(n, np.nan)
@@ -218,12 +244,16 @@ def leximin_distribution(
     while np.isnan(fixed).any():
         rounds += 1
         try:
-            level, newly_fixed = _fixing_round(lp, oracle, committees, add, tolerance)
+            level, newly_fixed = _fixing_round(lp, oracle, add, tolerance)
         except _LPNotOptimal as error:
-            log.info("LEXIMIN round %d: dual LP %s; lowering the fixed levels", rounds, error)
-            # The fixed levels are a hair too high for the committees known (round-off): lower them.
+            # The fixed levels are a hair too high for the committees known (round-off): lower them
+            # all by the least amount that makes them jointly achievable again.
+            shortfall = _closest_distribution(lp.committees, fixed, n)[1] + FIX_MARGIN
+            log.info(
+                "LEXIMIN round %d: dual LP %s; lowering the fixed levels by %.2g", rounds, error, shortfall
+            )
             lowered = ~np.isnan(fixed)
-            fixed[lowered] = np.maximum(fixed[lowered] - 10 * FIX_MARGIN, 0.0)
+            fixed[lowered] = np.maximum(fixed[lowered] - shortfall, 0.0)
             lp.fix(np.flatnonzero(lowered), fixed[lowered])
             continue
         fixed[newly_fixed] = max(level - FIX_MARGIN, 0.0)
@@ -234,12 +264,12 @@ def leximin_distribution(
             len(newly_fixed),
             level,
             int(np.isnan(fixed).sum()),
-            len(committees),
+            len(lp.committees),
         )
 
-    weights = _final_distribution(committees, fixed, n)
+    weights = _closest_distribution(lp.committees, fixed, n)[0]
     support = np.flatnonzero(weights)
-    chosen = np.asarray([committees[j] for j in support])
+    chosen = np.asarray([lp.committees[j] for j in support])
     marginals = np.zeros(n)
     np.add.at(marginals, chosen.ravel(), np.repeat(weights[support], chosen.shape[1]))
     return PanelDistribution(
@@ -247,7 +277,7 @@ def leximin_distribution(
         weights[support],
         np.minimum(marginals, 1.0),
         rounds,
-        len(committees),
+        len(lp.committees),
         time.perf_counter() - start_time,
     )
 
@@ -255,26 +285,62 @@ def leximin_distribution(
 def _fixing_round(
     lp: _MasterLP,
     oracle: CommitteeOracle,
-    committees: list[np.ndarray],
     add: Callable[[list[np.ndarray]], int],
     tolerance: float,
 ) -> tuple[float, np.ndarray]:
-    """Column generation to optimality; returns the level z and the people to fix at it."""
+    """Column generation to optimality; returns the people to fix and the level z the LP's own
+    distribution gives each of them, once a primal-dual certificate shows that z is optimal."""
     unfixed = np.isnan(lp.levels)
     while True:
         y, y_hat, value, weights = lp.solve()
-        served = np.zeros(lp.n)
-        support = np.flatnonzero(weights > 0)  # at most n + 1 committees: no pass over all of them
-        for j in support:
-            served[committees[j]] += weights[j]
+        served = _served(lp.committees, weights, lp.n)
         if _price(oracle, add, _nudged(y, served, unfixed), y, y_hat, tolerance):
             continue
         if _price(oracle, add, y, y, y_hat, tolerance):  # the nudge can miss the last violators
             continue
+        level, error = certificate(served, weights, value, lp.levels)
+        if error > CERTIFICATE_SLACK * tolerance:
+            log.info("LEXIMIN: CLP's dual LP solution is off by %.2g; solving it cold with HiGHS", error)
+            y, y_hat, value, weights = lp.solve_accurately()
+            served = _served(lp.committees, weights, lp.n)
+            level, error = certificate(served, weights, value, lp.levels)
+            if error > CERTIFICATE_SLACK * tolerance:
+                raise DemalignError(
+                    f"LEXIMIN: the dual LP's solution misses optimality by {error:.2g} even in a cold "
+                    f"HiGHS solve; raise panel.leximin_tolerance (now {tolerance:g}) above "
+                    f"{error / CERTIFICATE_SLACK:.2g}"
+                )
+            if _price(oracle, add, y, y, y_hat, tolerance):  # the exact duals may expose a violator
+                continue
         newly_fixed = np.flatnonzero(unfixed & (y > FIX_FRACTION / unfixed.sum()))
         if newly_fixed.size == 0:  # cannot happen with Σ_unfixed y = 1, but never loop forever
             newly_fixed = np.flatnonzero(unfixed & (y >= y[unfixed].max()))
-        return value, newly_fixed
+        return level, newly_fixed
+
+
+def _served(committees: list[np.ndarray], weights: np.ndarray, n: int) -> np.ndarray:
+    """Each person's selection probability under the committee weights, negative weights (solver
+    round-off) dropped and the rest rescaled to sum to 1. Only the LP's support, at most n + 1
+    committees, is visited."""
+    support = np.flatnonzero(weights > 0)
+    total = float(weights[support].sum())
+    served = np.zeros(n)
+    for j in support:
+        served[committees[j]] += weights[j] / total
+    return served
+
+
+def certificate(
+    served: np.ndarray, weights: np.ndarray, value: float, levels: np.ndarray
+) -> tuple[float, float]:
+    """(level, error) of a solution of the round's LP. `level` is the least probability the
+    committee weights give an unfixed person: what fixing at it promises is achievable. `error`
+    is the largest violation of optimality: a negative weight, a fixed person served below its
+    level, or a gap between `level` and the dual value `value` (an exact optimum has error 0)."""
+    unfixed = np.isnan(levels)
+    level = float(served[unfixed].min())
+    shortfall = float(np.max(levels[~unfixed] - served[~unfixed], initial=0.0))
+    return level, max(-float(weights.min(initial=0.0)), abs(value - level), shortfall)
 
 
 def _nudged(y: np.ndarray, served: np.ndarray, unfixed: np.ndarray) -> np.ndarray:
