@@ -62,7 +62,7 @@ from demalign.panels.spec import Instance
 log = logging.getLogger(__name__)
 
 FIX_FRACTION = 1e-3  # a person is fixed when its dual exceeds this share of the average dual
-FIX_MARGIN = 1e-7  # fixed levels sit this far below the LP value, absorbing solver round-off
+FIX_MARGIN = 1e-7  # fixed levels sit this far below the certified level, absorbing solver round-off
 SUPPORT_FLOOR = 1e-9  # committees with less probability than this are dropped from the distribution
 NUDGE = 1e-3  # pricing weight toward least-served people, as a share of the largest dual
 CERTIFICATE_SLACK = 5.0  # LP solutions may miss optimality by this many tolerances (CLP's usual: 1-3e-6)
@@ -126,7 +126,7 @@ class _MasterLP:
 
     def solve(self) -> tuple[np.ndarray, float, float, np.ndarray]:
         """(y, ŷ, objective z, λ): the duals, the LP value and the committee weights of the primal.
-        A warm re-solve that does not end optimal is checked by `solve_accurately`."""
+        A warm re-solve that does not end optimal is redone by `solve_accurately`."""
         if self._solved:
             status = self.model.optimize(relax=True)
         else:  # CLP prints a summary of its first (cold) solve whatever python-mip's verbose says
@@ -197,7 +197,7 @@ def _closest_distribution(
         highs.addRow(level, highspy.kHighsInf, len(indices), indices, np.ones(len(indices)))
     highs.run()
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        raise RuntimeError(f"LEXIMIN final LP: {highs.modelStatusToString(highs.getModelStatus())}")
+        raise RuntimeError(f"LEXIMIN distribution LP: {highs.modelStatusToString(highs.getModelStatus())}")
     weights = np.clip(np.asarray(highs.getSolution().col_value)[:m], 0.0, None)
     weights[weights < SUPPORT_FLOOR] = 0.0
     return weights / weights.sum(), float(highs.getSolution().col_value[m])
