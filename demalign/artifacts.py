@@ -80,6 +80,13 @@ def write_text(path: Path, text: str) -> None:
 def iter_jsonl(path: Path, required: Iterable[str] = ()) -> Iterator[dict[str, Any]]:
     """Yield the objects of a JSONL file; a malformed line or a missing required field raises a
     DataError naming the file and line. Blank lines are skipped."""
+    for _, row in numbered_jsonl(path, required):
+        yield row
+
+
+def numbered_jsonl(path: Path, required: Iterable[str] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
+    """`iter_jsonl` with each object's line number in the file (blank lines counted), so callers'
+    own checks can name the right line."""
     path = Path(path)
     required = tuple(required)
     with open(path, encoding="utf-8") as handle:
@@ -100,7 +107,7 @@ def iter_jsonl(path: Path, required: Iterable[str] = ()) -> Iterator[dict[str, A
                     f"{path}:{lineno}: missing required field(s) {', '.join(missing)} "
                     f"(present: {', '.join(sorted(row))})"
                 )
-            yield row
+            yield lineno, row
 
 
 def read_jsonl(path: Path, required: Iterable[str] = ()) -> list[dict[str, Any]]:

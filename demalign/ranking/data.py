@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from demalign.artifacts import iter_jsonl
+from demalign.artifacts import numbered_jsonl
 from demalign.errors import DataError
 from demalign.ranking.plackett_luce import RankingPatterns
 
@@ -140,7 +140,7 @@ def load_pairwise(path: Path, with_style: bool = False) -> Comparisons:
     models, questions = _Index(), _Index()
     entries: list[tuple[int, int, int, float, float, float, list[float] | None]] = []
     invalid = 0
-    for lineno, row in enumerate(iter_jsonl(path, PAIRWISE_FIELDS), start=1):
+    for lineno, row in numbered_jsonl(path, PAIRWISE_FIELDS):
         where = f"{path}:{lineno}"
         model_i, model_j, wins_i, wins_j, ties, row_invalid = _pair_counts(row, where)
         invalid += row_invalid
@@ -164,14 +164,15 @@ def load_preferences(path: Path) -> Comparisons:
     models = _Index()
     entries = []
     invalid = 0
-    for lineno, row in enumerate(iter_jsonl(path, PREFERENCE_FIELDS), start=1):
+    units = []
+    for lineno, row in numbered_jsonl(path, PREFERENCE_FIELDS):
         where = f"{path}:{lineno}"
         model_i, model_j, wins_i, wins_j, ties, row_invalid = _pair_counts(row, where)
         invalid += row_invalid
-        entries.append((lineno - 1, models(model_i), models(model_j), wins_i, wins_j, ties, None))
+        entries.append((len(units), models(model_i), models(model_j), wins_i, wins_j, ties, None))
+        units.append(f"line {lineno}")
     if not entries:
         raise DataError(f"{path}: no preference rows")
-    units = [f"row {entry[0] + 1}" for entry in entries]
     comparisons = _tally(entries, models.names, units, "preferences", "model-pair row", invalid)
     comparisons.notes.append(
         "Only preferences.jsonl was given (no question ids): the bootstrap resamples model-pair rows, "
@@ -186,7 +187,7 @@ def load_listwise(path: Path) -> Comparisons:
     models, questions = _Index(), _Index()
     rankings: list[tuple[int, tuple[int, ...]]] = []
     invalid = 0
-    for lineno, row in enumerate(iter_jsonl(path, LISTWISE_FIELDS), start=1):
+    for lineno, row in numbered_jsonl(path, LISTWISE_FIELDS):
         where = f"{path}:{lineno}"
         listed = [str(name) for name in row["models"]]
         for name in listed:  # model order follows the rows' `models` lists, not the verdicts

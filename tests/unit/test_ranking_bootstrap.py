@@ -3,6 +3,8 @@ judgements, tallies, intervals, and file:line errors."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -101,7 +103,7 @@ def test_preferences_resample_pair_rows_with_a_note(tmp_path) -> None:
         ],
     )
     comparisons = load_preferences(tmp_path / "preferences.jsonl")
-    assert comparisons.units == ["row 1", "row 2"] and comparisons.unit_name == "model-pair row"
+    assert comparisons.units == ["line 1", "line 2"] and comparisons.unit_name == "model-pair row"
     assert comparisons.n_judgements == 18 and comparisons.n_invalid == 1
     assert any("resamples model-pair rows" in note for note in comparisons.notes)
 
@@ -121,6 +123,14 @@ def test_bad_pairwise_rows_name_file_and_line(tmp_path, row, message) -> None:
     good = {"question_id": "q", "model_i": "a", "model_j": "b", "wins_i": 1, "wins_j": 0, "ties": 0}
     write_jsonl(tmp_path / "pairwise.jsonl", [good, row])
     with pytest.raises(DataError, match=rf"pairwise.jsonl:2: .*{message}"):
+        load_pairwise(tmp_path / "pairwise.jsonl")
+
+
+def test_a_bad_row_after_blank_lines_is_named_by_its_line_in_the_file(tmp_path) -> None:
+    good = {"question_id": "q", "model_i": "a", "model_j": "b", "wins_i": 1, "wins_j": 0, "ties": 0}
+    bad = {**good, "wins_i": -1}
+    (tmp_path / "pairwise.jsonl").write_text(f"{json.dumps(good)}\n\n\n{json.dumps(bad)}\n")
+    with pytest.raises(DataError, match=r"pairwise.jsonl:4: .*wins_i"):
         load_pairwise(tmp_path / "pairwise.jsonl")
 
 
