@@ -288,8 +288,8 @@ def _fixing_round(
     add: Callable[[list[np.ndarray]], int],
     tolerance: float,
 ) -> tuple[float, np.ndarray]:
-    """Column generation to optimality; returns the people to fix and the level z the LP's own
-    distribution gives each of them, once a primal-dual certificate shows that z is optimal."""
+    """Column generation to optimality; returns the level z that the LP's own distribution gives
+    every unfixed person (once a primal-dual certificate shows z is optimal) and the people to fix at it."""
     unfixed = np.isnan(lp.levels)
     while True:
         y, y_hat, value, weights = lp.solve()
