@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import highspy
@@ -102,6 +101,7 @@ class _MasterLP:
         self.y_hat = model.add_var(lb=-mip.INF)
         self.levels = np.full(n, np.nan)  # fixed probabilities; NaN = unfixed
         self.committees: list[np.ndarray] = []  # one dual row each, in discovery order
+        self._known: set[bytes] = set()  # membership test only; order comes from `committees`
         self.rows: list[mip.Constr] = []
         self._normalisation: mip.Constr | None = None
         self._solved = False
@@ -115,10 +115,18 @@ class _MasterLP:
         self._normalisation = self.model.add_constr(mip.xsum(self.y[i] for i in unfixed) == 1)
         self.model.objective = self.y_hat - mip.xsum(float(self.levels[i]) * self.y[i] for i in fixed)
 
-    def add_committees(self, committees: list[np.ndarray]) -> None:
-        self.committees.extend(committees)
+    def add_committees(self, committees: list[np.ndarray]) -> int:
+        """Add the committees not known yet as dual rows; returns how many were new."""
+        added = 0
         for committee in committees:
+            key = committee.astype(np.int32).tobytes()
+            if key in self._known:
+                continue
+            self._known.add(key)
+            self.committees.append(committee)
             self.rows.append(self.model.add_constr(mip.xsum(self.y[i] for i in committee) - self.y_hat <= 0))
+            added += 1
+        return added
 
     def fix(self, people: np.ndarray, levels: np.ndarray) -> None:
         self.levels[people] = levels
@@ -198,9 +206,10 @@ def _closest_distribution(
     highs.run()
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         raise RuntimeError(f"LEXIMIN distribution LP: {highs.modelStatusToString(highs.getModelStatus())}")
-    weights = np.clip(np.asarray(highs.getSolution().col_value)[:m], 0.0, None)
+    solution = np.asarray(highs.getSolution().col_value)
+    weights = np.clip(solution[:m], 0.0, None)
     weights[weights < SUPPORT_FLOOR] = 0.0
-    return weights / weights.sum(), float(highs.getSolution().col_value[m])
+    return weights / weights.sum(), float(solution[m])
 
 
 def leximin_distribution(
@@ -217,34 +226,21 @@ def leximin_distribution(
     n = instance.size
     oracle = CommitteeOracle(instance, solver=solver, seed=seed, gap=tolerance / 2)
     lp = _MasterLP(n)
-    known: set[bytes] = set()  # membership test only; order comes from `lp.committees`
-
-    def add(candidates: list[np.ndarray]) -> int:
-        fresh: list[np.ndarray] = []
-        for committee in candidates:
-            key = committee.astype(np.int32).tobytes()
-            if key not in known:
-                known.add(key)
-                fresh.append(committee)
-        if fresh:
-            lp.add_committees(fresh)
-        return len(fresh)
-
     if initial_committees:
         try:
             generators = [panel_generator(seed, index) for index in range(initial_committees)]
-            add(list(legacy_panels(instance, generators, max_attempts=max_attempts)))
+            lp.add_committees(list(legacy_panels(instance, generators, max_attempts=max_attempts)))
         except InfeasibleQuotasError:  # LEGACY can fail on tight feasible quotas; the ILP still works
             log.info("LEXIMIN: LEGACY seeding failed; starting from the ILP alone")
     if not lp.committees:
-        add(oracle.best(np.ones(n)))
+        lp.add_committees(oracle.best(np.ones(n)))
 
     fixed = np.full(n, np.nan)
     rounds = 0
     while np.isnan(fixed).any():
         rounds += 1
         try:
-            level, newly_fixed = _fixing_round(lp, oracle, add, tolerance)
+            level, newly_fixed = _fixing_round(lp, oracle, tolerance)
         except _LPNotOptimal as error:
             # The fixed levels are a hair too high for the committees known (round-off): lower them
             # all by the least amount that makes them jointly achievable again.
@@ -285,7 +281,6 @@ def leximin_distribution(
 def _fixing_round(
     lp: _MasterLP,
     oracle: CommitteeOracle,
-    add: Callable[[list[np.ndarray]], int],
     tolerance: float,
 ) -> tuple[float, np.ndarray]:
     """Column generation to optimality; returns the level z that the LP's own distribution gives
@@ -294,9 +289,9 @@ def _fixing_round(
     while True:
         y, y_hat, value, weights = lp.solve()
         served = _served(lp.committees, weights, lp.n)
-        if _price(oracle, add, _nudged(y, served, unfixed), y, y_hat, tolerance):
+        if _price(oracle, lp, _nudged(y, served, unfixed), y, y_hat, tolerance):
             continue
-        if _price(oracle, add, y, y, y_hat, tolerance):  # the nudge can miss the last violators
+        if _price(oracle, lp, y, y, y_hat, tolerance):  # the nudge can miss the last violators
             continue
         level, error = certificate(served, weights, value, lp.levels)
         if error > CERTIFICATE_SLACK * tolerance:
@@ -310,7 +305,7 @@ def _fixing_round(
                     f"HiGHS solve; raise panel.leximin_tolerance (now {tolerance:g}) above "
                     f"{error / CERTIFICATE_SLACK:.2g}"
                 )
-            if _price(oracle, add, y, y, y_hat, tolerance):  # the exact duals may expose a violator
+            if _price(oracle, lp, y, y, y_hat, tolerance):  # the exact duals may expose a violator
                 continue
         newly_fixed = np.flatnonzero(unfixed & (y > FIX_FRACTION / unfixed.sum()))
         if newly_fixed.size == 0:  # cannot happen with Σ_unfixed y = 1, but never loop forever
@@ -353,7 +348,7 @@ def _nudged(y: np.ndarray, served: np.ndarray, unfixed: np.ndarray) -> np.ndarra
 
 def _price(
     oracle: CommitteeOracle,
-    add: Callable[[list[np.ndarray]], int],
+    lp: _MasterLP,
     weights: np.ndarray,
     y: np.ndarray,
     y_hat: float,
@@ -362,4 +357,4 @@ def _price(
     """Price at `weights`; add the committees found whose dual weight beats ŷ. True if any was added."""
     candidates = oracle.best(np.maximum(weights, 0.0))
     violating = [c for c in candidates if y[c].sum() > y_hat + tolerance]
-    return bool(violating) and add(violating) > 0
+    return lp.add_committees(violating) > 0

@@ -22,7 +22,7 @@ from demalign.panels import (
 )
 from demalign.panels.committee import CommitteeOracle, check_feasible
 from demalign.panels.legacy import legacy_panels, panel_generator
-from demalign.panels.leximin import _fixing_round, _MasterLP, certificate, leximin_distribution
+from demalign.panels.leximin import _fixing_round, _MasterLP, _served, certificate, leximin_distribution
 from demalign.panels.random_sampling import random_panel
 from demalign.panels.spec import Instance, Quotas, encode_pool
 
@@ -305,10 +305,7 @@ def test_cold_highs_solve_of_the_master_matches_clp(seed):
     value = lp.solve()[2]
     y2, _, value2, weights2 = lp.solve_accurately()
     assert value2 == pytest.approx(value, abs=1e-7)
-    served = np.zeros(lp.n)
-    for j in np.flatnonzero(weights2 > 0):
-        served[lp.committees[j]] += weights2[j]
-    level, error = certificate(served, weights2, value2, lp.levels)
+    level, error = certificate(_served(lp.committees, weights2, lp.n), weights2, value2, lp.levels)
     assert error < 1e-8 and level == pytest.approx(value, abs=1e-7)
     assert (y2 >= -1e-12).all() and y2[np.isnan(lp.levels)].sum() == pytest.approx(1.0)
 
@@ -334,14 +331,7 @@ def test_a_round_fixes_nothing_from_an_lp_solution_that_fails_its_certificate():
         oracle = CommitteeOracle(instance, gap=5e-7)
         lp = master(instance.size)
         lp.add_committees(oracle.best(np.ones(instance.size)))
-
-        def add(candidates, lp=lp):
-            known = {c.tobytes() for c in lp.committees}
-            fresh = [c for c in candidates if c.tobytes() not in known]
-            lp.add_committees(fresh)
-            return len(fresh)
-
-        results.append(_fixing_round(lp, oracle, add, 1e-6))
+        results.append(_fixing_round(lp, oracle, 1e-6))
     (level, fixed), (drifted_level, drifted_fixed) = results
     assert drifted_level == pytest.approx(level, abs=1e-6)
     np.testing.assert_array_equal(drifted_fixed, fixed)
