@@ -130,6 +130,8 @@ class Run:
     metrics: dict[str, Any] = field(default_factory=dict)
     seeds: dict[str, int] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)  # the command-line overrides of this run
+    sections: list[tuple[str, str]] = field(default_factory=list)  # (title, markdown) for report.md
+    resume: bool = False  # pick up this folder's unfinished work (e.g. training checkpoints)
 
     def __post_init__(self) -> None:
         self.dir = Path(self.dir)
@@ -145,6 +147,11 @@ class Run:
                     f"{self.dir} holds a finished run (manifest.json status ok); "
                     "choose a new hydra.run.dir instead of overwriting its artifacts"
                 )
+
+    def section(self, title: str, body: str) -> None:
+        """Add a report section; `execute` and recipes own the headings, so `body` has none of its
+        own above `###`."""
+        self.sections.append((title, body.strip() + "\n"))
 
     def path(self, name: str) -> Path:
         """Absolute path of an artifact inside the run folder (parents created)."""

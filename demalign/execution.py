@@ -1,26 +1,30 @@
-"""Run one stage in a run folder and record what happened: `manifest.json` and `report.md`.
+"""Run a stage or a recipe in a run folder and record what happened: `manifest.json` and `report.md`.
 
-`demalign.run` (the CLI) and the pipeline stage both go through `execute`, so every stage run,
-nested or not, leaves the same evidence behind.
+The CLI (`demalign.run`), `demalign.stages.run_stage` and every recipe step go through `execute`, so
+every run, nested or not, leaves the same evidence behind.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 import subprocess
 import sys
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
 from demalign.artifacts import MANIFEST, REPORT, Run, write_json, write_text
 from demalign.errors import DemalignError
 from demalign.secrets import redact, scrub_text
-from demalign.stages import stage_function
+
+T = TypeVar("T")
 
 VERSIONED_PACKAGES = (
     "demalign", "torch", "transformers", "trl", "peft", "accelerate", "deepspeed", "datasets",
@@ -62,20 +66,42 @@ def plain_config(cfg: DictConfig) -> dict[str, Any]:
         return OmegaConf.to_container(cfg, resolve=False)  # type: ignore[return-value]
 
 
-def _report_header(run: Run, status: str, overrides: list[str]) -> str:
-    shown = " ".join(overrides) if overrides else "(none: defaults)"
-    return f"# demalign `{run.stage}` run\n\n- status: **{status}**\n- folder: `{run.dir}`\n- overrides: `{shown}`\n\n"
+def config_hash(record: dict[str, Any]) -> str:
+    """sha256 of what determines a run's results: what ran, its config without `paths` (which only
+    say where files go) and its inputs. Resume reuses a sub-run only when this matches."""
+    config = {k: v for k, v in record["config"].items() if k != "paths"}
+    canonical = json.dumps(record | {"config": config}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def execute(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> Run:
-    """Run `cfg.stage` in `run_dir` and write its manifest and report; re-raises the stage's error."""
-    overrides = list(overrides or [])
+def render_report(run: Run, kind: str, status: str, error: str | None) -> str:
+    """report.md: a header this function owns, then each section under its own `## ` heading."""
+    shown = " ".join(run.overrides) if run.overrides else "(none: defaults)"
+    parts = [f"# demalign {kind} `{run.stage}`\n\n- status: **{status}**\n- folder: `{run.dir}`\n- overrides: `{shown}`\n"]
+    parts += [f"## {title}\n\n{body}" for title, body in run.sections]
+    if error is not None:
+        parts.append(f"## Error\n\n```\n{error}\n```\n")
+    return "\n".join(parts)
+
+
+def execute(
+    name: str,
+    kind: str,
+    run_dir: Path,
+    body: Callable[[Run], T],
+    record: dict[str, Any],
+    overrides: list[str] | None = None,
+    resume: bool = False,
+) -> tuple[Run, T]:
+    """Run `body` in `run_dir` and write `manifest.json` and `report.md` whatever happens;
+    re-raises the body's error. `record` holds the config that determines the results (its hash
+    goes into the manifest so resume can trust the folder)."""
     started = datetime.now(UTC)
-    run = Run(Path(run_dir), str(cfg.stage), overrides=overrides)
-    run.seeds["seed"] = int(cfg.seed)
+    run = Run(Path(run_dir), name, overrides=list(overrides or []), resume=resume)
+    run.seeds["seed"] = int(record["config"]["seed"])
     status, error = "ok", None
     try:
-        stage_function(run.stage)(cfg, run)
+        result = body(run)
     except BaseException as exc:
         status = "failed"
         error = scrub_text(f"{type(exc).__name__}: {exc}")
@@ -83,26 +109,24 @@ def execute(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) 
             error += "\n" + scrub_text(traceback.format_exc())
         raise
     finally:
-        report_path = run.dir / REPORT
-        body = report_path.read_text(encoding="utf-8") if report_path.exists() else ""
-        if status != "ok":
-            body += f"\n## Error\n\n```\n{error}\n```\n"
-        write_text(report_path, scrub_text(_report_header(run, status, overrides) + body))
+        write_text(run.dir / REPORT, scrub_text(render_report(run, kind, status, error)))
         manifest = {
-            "stage": run.stage,
+            kind: name,
             "status": status,
             "error": error,
             "started": started.isoformat(),
             "finished": datetime.now(UTC).isoformat(),
-            "overrides": redact(overrides),
-            "config": redact(plain_config(cfg)),
+            "overrides": redact(run.overrides),
+            **redact(record),
+            "config_hash": config_hash(record),
             "git": git_state(),
             "versions": package_versions(),
             "seeds": run.seeds,
             "inputs": run.inputs,
             "outputs": {k: v for k, v in run.outputs.items() if k not in (MANIFEST, REPORT)},
             "metrics": redact(run.metrics),
+            "report_sections": [[title, scrub_text(text)] for title, text in run.sections],
             "command": redact(sys.argv),
         }
         write_json(run.dir / MANIFEST, manifest)
-    return run
+    return run, result

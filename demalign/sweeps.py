@@ -32,7 +32,7 @@ def flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _override_columns(overrides: list[str]) -> dict[str, str]:
     pairs = (item.lstrip("+~").split("=", 1) for item in overrides if "=" in item)
-    return {f"override:{key}": value for key, value in pairs if key != "stage"}
+    return {f"override:{key}": value for key, value in pairs if key not in ("stage", "recipe")}
 
 
 def find_checkpoints(job_dir: Path) -> list[Path]:
@@ -49,7 +49,7 @@ def collect_jobs(sweep_dir: Path) -> pd.DataFrame:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise DataError(
-            f"collect.sweep_dir: {sweep_dir} is not a folder (give outputs/<stage>/multirun/<timestamp>)"
+            f"collect.sweep_dir: {sweep_dir} is not a folder (give outputs/<recipe-or-stage>/multirun/<timestamp>)"
         )
     manifests = sorted(sweep_dir.glob(f"*/{MANIFEST}"), key=lambda p: (_job_number(p.parent), p.parent.name))
     if not manifests:
@@ -65,7 +65,7 @@ def collect_jobs(sweep_dir: Path) -> pd.DataFrame:
             {
                 "job": path.parent.name,
                 "status": manifest.get("status"),
-                "stage": manifest.get("stage"),
+                "stage": manifest.get("stage") or manifest.get("recipe"),
                 **_override_columns(manifest.get("overrides", [])),
                 **flatten(manifest.get("metrics", {})),
                 "checkpoint": str(checkpoints[0])

@@ -1,4 +1,4 @@
-"""stage=evaluate: models answer constitution questions; a judge compares the answers.
+"""Models answer constitution questions; a judge compares the answers pairwise and/or listwise.
 
     demalign stage=evaluate judge=heuristic evaluate.questions_dir=<questions run>/questions \
         'evaluate.models=[{name: base, kind: local, path: null}, {name: full, kind: local, path: <train run>/checkpoint}]'
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,40 @@ from demalign.reports import markdown_table, new_figure, save_figure
 
 log = logging.getLogger(__name__)
 
+OPTIONS = "evaluate"
+SHARED = ("model", "judge")
 MODES = ("pairwise", "listwise", "both")
+RANK_INPUTS = ("pairwise", "listwise", "preferences")
 COUNT_FORMULAS = {"responses": "Q·M", "pairwise": "Q·M(M−1)/2 pairs·2 orders·J", "listwise": "Q·J"}
 JUDGEMENT_COLUMNS = ["mode", "judgements", "valid", "invalid", "order pairs compared", "flipped by order", "flip rate",
                      "first shown wins"]  # fmt: skip
 USAGE_COLUMNS = ["part", "calls", "new_calls", "cached_calls", "attempts", "failed", "invalid", "prompt_tokens",
                  "completion_tokens", "cost_new", "cost_total"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Inputs:
+    questions_dir: Path  # questions/clause_XX.json from the questions stage
+    models: tuple[ev.ModelSpec, ...]  # compared in this order (pairs are (i, j) with i before j)
+    models_source: str = "evaluate.models"  # where the list came from, for error messages
+
+    @classmethod
+    def from_config(cls, opts: DictConfig, env: DictConfig) -> Inputs:
+        entries, source = ev.model_entries(OmegaConf.to_container(opts.models), opts.models_file)
+        return cls(Path(opts.questions_dir), tuple(ev.parse_model_specs(entries, source)), source)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    responses_dir: Path  # responses/<model>.jsonl
+    pairwise: Path | None  # each None when the mode did not produce it
+    listwise: Path | None
+    preferences: Path | None
+
+    @classmethod
+    def in_folder(cls, folder: Path) -> Outputs:
+        found = {kind: Path(folder) / f"{kind}.jsonl" for kind in RANK_INPUTS}
+        return cls(Path(folder) / "responses", **{k: p if p.is_file() else None for k, p in found.items()})
 
 
 def _generate_responses(
@@ -78,11 +107,12 @@ def _usage_rows(part: str, calls: Sequence[ChatCall], results: Sequence[CallResu
     return rows
 
 
-def _dry_run(cfg: DictConfig, run: Run, items: list[ev.Item], specs: list[ev.ModelSpec], judge: Role) -> None:
+def _dry_run(
+    ecfg: DictConfig, judge_cfg: DictConfig, run: Run, items: list[ev.Item], specs: Sequence[ev.ModelSpec], judge: Role
+) -> None:  # fmt: skip
     from demalign.judging.litellm_backend import expected_cost
 
-    ecfg = cfg.evaluate
-    judge_budget = int(cfg.judge.get("max_output_tokens") or cfg.judge.get("max_new_tokens") or 0)
+    judge_budget = int(judge_cfg.get("max_output_tokens") or judge_cfg.get("max_new_tokens") or 0)
     estimate = ev.expected_tokens(items, len(specs), int(ecfg.num_judges), ecfg.mode, ecfg.system_prompt,
                                   int(ecfg.max_new_tokens), judge_budget)  # fmt: skip
     rows = []
@@ -124,7 +154,7 @@ def _dry_run(cfg: DictConfig, run: Run, items: list[ev.Item], specs: list[ev.Mod
     table = markdown_table(rows)
     print(f"evaluate.dry_run: nothing sent.\n{formulas}\n{table}")
     run.metrics.update(dry_run=True, estimate=rows)
-    run.write_text("report.md", f"# Evaluation dry run\n\n{formulas}\n\n{table}")
+    run.section("Evaluation dry run", f"{formulas}\n\n{table}")
 
 
 def _win_plot(run: Run, prefs: list[dict[str, Any]], models: list[str]) -> str:
@@ -144,20 +174,18 @@ def _win_plot(run: Run, prefs: list[dict[str, Any]], models: list[str]) -> str:
     return save_figure(run, "win_share.png", fig)
 
 
-def run(cfg: DictConfig, run: Run) -> None:
-    ecfg = cfg.evaluate
+def run(ecfg: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
     if ecfg.mode not in MODES:
         raise ConfigError(f"evaluate.mode={ecfg.mode!r}; choose one of {list(MODES)}")
-    questions_dir = Path(ecfg.questions_dir)
+    questions_dir = inputs.questions_dir
     items = ev.select_items(
         ev.load_items(questions_dir), ecfg.questions_per_clause, ecfg.max_questions, int(ecfg.seed)
     )
     run.record_input(questions_dir)
     run.seeds["evaluate.seed"] = int(ecfg.seed)
-    entries, source = ev.model_entries(OmegaConf.to_container(ecfg.models, resolve=True), ecfg.models_file)
-    if ecfg.models_file is not None:
-        run.record_input(ecfg.models_file)
-    specs = ev.parse_model_specs(entries, source)
+    if Path(inputs.models_source).is_file():
+        run.record_input(inputs.models_source)
+    specs = list(inputs.models)
     models = [spec.name for spec in specs]
     num_judges = int(ecfg.num_judges)
 
@@ -165,16 +193,15 @@ def run(cfg: DictConfig, run: Run) -> None:
     def base_model() -> str:
         from demalign.training.models import resolve_name_or_path
 
-        return resolve_name_or_path(cfg.model, cfg.paths.cache_dir)
+        return resolve_name_or_path(env.model, env.paths.cache_dir)
 
-    judge_cfg = OmegaConf.to_container(cfg.judge, resolve=True)
-    judge = judge_role(judge_cfg, base_model)
+    judge = judge_role(OmegaConf.to_container(env.judge), base_model)
     if ecfg.dry_run:
-        _dry_run(cfg, run, items, specs, judge)
-        return
+        _dry_run(ecfg, env.judge, run, items, specs, judge)
+        return Outputs.in_folder(run.dir)
 
     call_cache = CallCache(Path(ecfg.cache_dir) / "calls.jsonl")
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    model_cfg = OmegaConf.to_container(env.model)
     responses, response_results = _generate_responses(specs, items, ecfg, model_cfg, base_model, call_cache)
     usage_rows: list[dict[str, Any]] = []
     by_part: dict[str, list[CallResult]] = {}
@@ -194,7 +221,7 @@ def run(cfg: DictConfig, run: Run) -> None:
             f"see responses/*.jsonl in {run.dir} for the errors. Rerun to retry them (finished calls are cached)."
         )
 
-    sections: list[str] = []
+    sections: list[tuple[str, str]] = []
     judgement_counts: list[dict[str, Any]] = []
     metrics: dict[str, Any] = {"questions": len(items), "models": models, "num_judges": num_judges,
                                "call_counts": ev.call_counts(len(items), len(specs), num_judges, ecfg.mode)}  # fmt: skip
@@ -215,12 +242,11 @@ def run(cfg: DictConfig, run: Run) -> None:
              "order pairs compared": effects["order_pairs_compared"], "flipped by order": effects["order_flips"],
              "flip rate": effects["flip_rate"], "first shown wins": effects["first_shown_wins"]}
         )  # fmt: skip
-        sections += [
-            "## Pairwise preferences\n\nSummed over questions, both presentation orders and all judges; invalid "
-            "judgements are listed, never counted as a win, loss or tie.\n",
-            markdown_table(prefs),
-            _win_plot(run, prefs, models),
-        ]
+        sections.append((
+            "Pairwise preferences",
+            "Summed over questions, both presentation orders and all judges; invalid judgements are listed, "
+            f"never counted as a win, loss or tie.\n\n{markdown_table(prefs)}\n{_win_plot(run, prefs, models)}",
+        ))  # fmt: skip
     if ecfg.mode in ("listwise", "both"):
         calls = ev.listwise_calls(items, models, responses, num_judges, judge.identity, int(ecfg.seed))
         results = _judge(
@@ -234,11 +260,11 @@ def run(cfg: DictConfig, run: Run) -> None:
         metrics.update(listwise_judgements=len(calls), listwise_invalid=invalid)
         judgement_counts.append({"mode": "listwise", "judgements": len(calls), "valid": len(calls) - invalid,
                                  "invalid": invalid})  # fmt: skip
-        sections += [
-            "## Listwise rankings\n\nEach judge saw the responses in its own shuffled order; rank 1 = best, "
-            "averaged over valid rankings.\n",
-            markdown_table(ev.listwise_summary(rows, models)),
-        ]
+        sections.append((
+            "Listwise rankings",
+            "Each judge saw the responses in its own shuffled order; rank 1 = best, averaged over valid "
+            f"rankings.\n\n{markdown_table(ev.listwise_summary(rows, models))}",
+        ))  # fmt: skip
 
     run.write_jsonl("usage.jsonl", usage_rows)
     usage = [{"part": part, **usage_summary(results)} for part, results in by_part.items()]
@@ -248,17 +274,25 @@ def run(cfg: DictConfig, run: Run) -> None:
         {"calls": part, "formula": COUNT_FORMULAS[part], "count": n}
         for part, n in metrics["call_counts"].items()
     ]
-    header = (
-        f"# Evaluation\n\nJudge `{judge.identity.name}` ({cfg.judge.backend}); Q = {len(items)} questions from "
+    run.section(
+        "Evaluation",
+        f"Judge `{judge.identity.name}` ({env.judge.backend}); Q = {len(items)} questions from "
         f"`{questions_dir}`, M = {len(models)} models ({', '.join(models)}), J = {num_judges} judges per item.\n\n"
-        f"{markdown_table(counts)}\n## Judgements\n\nvalid + invalid = judgements; invalid = unparseable after "
-        "retries, or failed (raw text kept in the jsonl). Pairwise: a flip is one judge's verdict changing with the "
-        "presentation order; first shown wins = share of decisive verdicts won by the response shown first (0.5 = "
-        f"no position bias).\n\n{markdown_table(judgement_counts, JUDGEMENT_COLUMNS)}"
+        f"{markdown_table(counts)}",
     )
-    usage_section = (
-        "## Tokens and cost\n\nDistinct calls (per call in `usage.jsonl`); new = sent in this run, cached = "
-        "served from the call cache. Cost in USD from litellm's prices (empty = unknown price; local models and "
-        f"the heuristic judge cost 0).\n\n{markdown_table(usage, USAGE_COLUMNS)}"
+    run.section(
+        "Judgements",
+        "valid + invalid = judgements; invalid = unparseable after retries, or failed (raw text kept in the "
+        "jsonl). Pairwise: a flip is one judge's verdict changing with the presentation order; first shown "
+        "wins = share of decisive verdicts won by the response shown first (0.5 = no position bias).\n\n"
+        f"{markdown_table(judgement_counts, JUDGEMENT_COLUMNS)}",
     )
-    run.write_text("report.md", "\n".join([header, *sections, usage_section]))
+    for title, body in sections:
+        run.section(title, body)
+    run.section(
+        "Tokens and cost",
+        "Distinct calls (per call in `usage.jsonl`); new = sent in this run, cached = served from the call "
+        "cache. Cost in USD from litellm's prices (empty = unknown price; local models and the heuristic judge "
+        f"cost 0).\n\n{markdown_table(usage, USAGE_COLUMNS)}",
+    )
+    return Outputs.in_folder(run.dir)

@@ -1,14 +1,18 @@
-"""stage=prepare: PRISM interactions -> `dataset.jsonl` preference pairs for one dataset mode.
+"""PRISM interactions -> `dataset.jsonl` preference pairs for one dataset mode.
 
-demalign stage=prepare dataset_mode=full                 # every participant
-demalign stage=prepare dataset_mode=us_rep               # PRISM's US-representative sample
-demalign stage=prepare dataset_mode=hard panel=us        # one sortition panel
-demalign stage=prepare dataset_mode=soft panel=us        # everyone, weighted by selection probability
+    demalign stage=prepare dataset_mode=full                 # every participant
+    demalign stage=prepare dataset_mode=us_rep               # PRISM's US-representative sample
+    demalign stage=prepare dataset_mode=hard panel=us        # one sortition panel
+    demalign stage=prepare dataset_mode=soft panel=us        # everyone, weighted by selection probability
+
+Options come from the `dataset` group; hard and soft also write `panel.json` and `panel_report.*`.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -21,12 +25,34 @@ from demalign.reports import markdown_table, save_figure
 
 log = logging.getLogger(__name__)
 
+OPTIONS = "dataset"
+SHARED = ("data", "panel", "dataset_mode")
+DATASET = "dataset.jsonl"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Nothing from earlier stages: participants and interactions come from the `data` group."""
+
+    @classmethod
+    def from_config(cls, opts: DictConfig, env: DictConfig) -> Inputs:
+        return cls()
+
+
+@dataclass(frozen=True)
+class Outputs:
+    dataset: Path  # dataset.jsonl: prompt, chosen, rejected, user_id, interaction_id, weight
+
+    @classmethod
+    def in_folder(cls, folder: Path) -> Outputs:
+        return cls(dataset=Path(folder) / DATASET)
+
 
 def _panel_weights(
     mode: DatasetMode, survey, panel_cfg: DictConfig, run: Run
-) -> tuple[dict[str, float], str]:
+) -> dict[str, float]:
     """Weights from a sortition panel (hard: members at 1.0; soft: selection probabilities > 0),
-    with panel.json / panel_report.* written and a report section returned."""
+    with panel.json / panel_report.* written and a report section added."""
     from demalign import panels
 
     spec = OmegaConf.to_container(panel_cfg, resolve=True)
@@ -49,36 +75,36 @@ def _panel_weights(
         if result.std_error:
             run.metrics["max_monte_carlo_std_error"] = max(result.std_error.values())
     run.metrics["panel_committees"] = result.committees
-    return weights, f"## Panel ({spec['algorithm']}, {mode.value})\n\n{markdown_table(frame)}\n{plot}"
+    run.section(f"Panel ({spec['algorithm']}, {mode.value})", f"{markdown_table(frame)}\n{plot}")
+    return weights
 
 
-def run(cfg: DictConfig, run: Run) -> None:
-    mode = parse_option(DatasetMode, cfg.dataset_mode.name, "dataset_mode.name")
-    strategy = parse_option(PairStrategy, cfg.dataset.pairs, "dataset.pairs")
-    prompt_format = parse_option(PromptFormat, cfg.dataset.format, "dataset.format")
-    context = parse_option(Context, cfg.dataset.context, "dataset.context")
+def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
+    mode = parse_option(DatasetMode, env.dataset_mode.name, "dataset_mode.name")
+    strategy = parse_option(PairStrategy, opts.pairs, "dataset.pairs")
+    prompt_format = parse_option(PromptFormat, opts.format, "dataset.format")
+    context = parse_option(Context, opts.context, "dataset.context")
 
-    data = load_configured(cfg.data)
+    data = load_configured(env.data)
     for path in data.files:
         run.record_input(path)
 
-    panel_section = ""
     if mode in (DatasetMode.HARD, DatasetMode.SOFT):
-        weights, panel_section = _panel_weights(mode, data.survey, cfg.panel, run)
+        weights = _panel_weights(mode, data.survey, env.panel, run)
     else:
         weights = uniform_weights(data.survey, mode)
     utterances = data.utterances[data.utterances["user_id"].isin(weights)]
     pairs, stats = build_pairs(utterances, strategy)
-    if cfg.dataset.max_pairs is not None and len(pairs) > cfg.dataset.max_pairs:
+    if opts.max_pairs is not None and len(pairs) > opts.max_pairs:
         keep = np.sort(
-            np.random.default_rng(cfg.seed).choice(len(pairs), cfg.dataset.max_pairs, replace=False)
+            np.random.default_rng(env.seed).choice(len(pairs), opts.max_pairs, replace=False)
         )
         stats.dropped["over dataset.max_pairs (pairs)"] = len(pairs) - len(keep)
         pairs = [pairs[i] for i in keep]
-        run.seeds["dataset.max_pairs"] = int(cfg.seed)
+        run.seeds["dataset.max_pairs"] = int(env.seed)
 
-    rows = dataset_rows(pairs, weights, utterances, prompt_format, context, cfg.dataset.system_prompt)
-    run.write_jsonl("dataset.jsonl", rows)
+    rows = dataset_rows(pairs, weights, utterances, prompt_format, context, opts.system_prompt)
+    run.write_jsonl(DATASET, rows)
 
     users_with_pairs = len({pair.user_id for pair in pairs})
     run.metrics.update(
@@ -97,8 +123,9 @@ def run(cfg: DictConfig, run: Run) -> None:
         {"what": "preference pairs written", "count": len(pairs)},
     ] + [{"what": f"dropped: {reason}", "count": n} for reason, n in sorted(stats.dropped.items())]
     log.info("%s: %d pairs from %d users", mode.value, len(pairs), users_with_pairs)
-    run.write_text(
-        "report.md",
-        f"## Dataset `{mode.value}` ({strategy.value}, {prompt_format.value}, context {context.value})\n\n"
-        f"{markdown_table(counts)}\n{panel_section}",
-    )
+    run.sections.insert(
+        0,
+        (f"Dataset `{mode.value}` ({strategy.value}, {prompt_format.value}, context {context.value})",
+         markdown_table(counts)),
+    )  # fmt: skip
+    return Outputs.in_folder(run.dir)

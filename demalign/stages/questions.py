@@ -1,4 +1,4 @@
-"""stage=questions: `questions.n_questions` questions per constitution clause -> `questions/clause_XX.json`.
+"""`questions.n_questions` questions per constitution clause -> `questions/clause_XX.json`.
 
     demalign stage=questions                                      # offline: the bundled question bank
     demalign stage=questions questions.backend=litellm            # gpt-5.2, key from $OPENAI_API_KEY
@@ -12,6 +12,7 @@ and fails the run after the other clauses are written; rerun to retry just those
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -19,23 +20,50 @@ from omegaconf import DictConfig
 from demalign.artifacts import Run
 from demalign.errors import ConfigError, DataError
 from demalign.judging.calls import CallCache, usage_summary
-from demalign.judging.constitution import bank_questions, load_constitution, select_clauses
+from demalign.judging.constitution import (
+    bank_questions,
+    default_constitution_path,
+    load_constitution,
+    select_clauses,
+)
 from demalign.judging.questions import clause_record, generate_questions
 from demalign.judging.roles import litellm_role
 from demalign.reports import markdown_table
 
 log = logging.getLogger(__name__)
 
+OPTIONS = "questions"
+SHARED = ("constitution",)
 BACKENDS = ("bank", "litellm")
+QUESTIONS = "questions"
 
 
-def run(cfg: DictConfig, run: Run) -> None:
-    qcfg = cfg.questions
+@dataclass(frozen=True)
+class Inputs:
+    constitution: Path  # the clauses to write questions for (a recipe may hand over generated ones)
+
+    @classmethod
+    def from_config(cls, opts: DictConfig, env: DictConfig) -> Inputs:
+        # constitution.path null documents the bundled default constitution
+        path = env.constitution.path
+        return cls(constitution=Path(path).expanduser() if path else default_constitution_path())
+
+
+@dataclass(frozen=True)
+class Outputs:
+    questions_dir: Path  # questions/clause_XX.json, one file per clause
+
+    @classmethod
+    def in_folder(cls, folder: Path) -> Outputs:
+        return cls(questions_dir=Path(folder) / QUESTIONS)
+
+
+def run(qcfg: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
     if qcfg.backend not in BACKENDS:
         raise ConfigError(f"questions.backend={qcfg.backend!r}; choose one of {list(BACKENDS)}")
-    source, clauses = load_constitution(cfg.constitution.path)
+    source, clauses = load_constitution(inputs.constitution)
     run.record_input(source)
-    clauses = select_clauses(clauses, cfg.constitution.start_clause, cfg.constitution.end_clause)
+    clauses = select_clauses(clauses, env.constitution.start_clause, env.constitution.end_clause)
     n_questions = int(qcfg.n_questions)
 
     usage = None
@@ -61,7 +89,7 @@ def run(cfg: DictConfig, run: Run) -> None:
     for clause in clauses:
         if questions[clause.id] is not None:
             run.write_json(
-                f"questions/clause_{clause.id:02d}.json",
+                f"{QUESTIONS}/clause_{clause.id:02d}.json",
                 clause_record(clause, questions[clause.id], question_model),
             )
             written += 1
@@ -70,23 +98,23 @@ def run(cfg: DictConfig, run: Run) -> None:
                        questions=written * n_questions, question_model=question_model)  # fmt: skip
     if usage:
         run.metrics["usage"] = usage
-    report = [
-        f"# Questions\n\nConstitution: `{source}` (clauses {clauses[0].id}–{clauses[-1].id}); "
-        f"{n_questions} questions per clause from `{question_model}`.\n",
-        markdown_table(
+    run.section(
+        "Questions",
+        f"Constitution: `{source}` (clauses {clauses[0].id}–{clauses[-1].id}); "
+        f"{n_questions} questions per clause from `{question_model}`.\n\n"
+        + markdown_table(
             [{"clause_id": c.id, "questions": len(questions[c.id] or []), "clause": c.text} for c in clauses]
         ),
-    ]
+    )
     if usage:
-        report += ["\n## API usage\n", markdown_table([usage])]
+        run.section("API usage", markdown_table([usage]))
     if failures:
-        report += [
-            "\n## Clauses without valid questions\n",
+        run.section(
+            "Clauses without valid questions",
             markdown_table([{"clause_id": k, "error": v} for k, v in failures.items()]),
-        ]
-    run.write_text("report.md", "\n".join(report))
-    if failures:
+        )
         raise DataError(
             f"questions: no valid questions for clause(s) {sorted(failures)} after questions.invalid_retries="
             f"{qcfg.invalid_retries}; see report.md in {run.dir}. Rerun to retry only those (finished calls are cached)."
         )
+    return Outputs.in_folder(run.dir)

@@ -1,14 +1,16 @@
-"""stage=rank: leaderboards with bootstrap confidence intervals from the judge's verdicts.
+"""Leaderboards with bootstrap confidence intervals from the judge's verdicts.
 
 Reads pairwise.jsonl (or preferences.jsonl) and/or listwise.jsonl, scores the models with every
 method in `rank.methods` on each source, resamples questions for percentile intervals (the same
 resamples for every method), and writes bradley_terry_scores.json, ranking_scores.json,
-scores.png, win_rates.png and report.md. The Bradley-Terry leaderboard goes into the metrics.
+scores.png, win_rates.png and leaderboard.json (the Bradley-Terry leaderboard, also in the metrics).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +26,49 @@ from demalign.reports import save_figure
 
 log = logging.getLogger(__name__)
 
+OPTIONS = "rank"
+SHARED: tuple[str, ...] = ()
 LEADERBOARD_METHOD = "bradley_terry"
+LEADERBOARD = "leaderboard.json"
 STYLE_METHOD = "bradley_terry_style"
 KEMENY_EXACT_LIMIT = 20  # the subset DP holds 2^M·M numbers per resample
 
 
-def run(cfg: DictConfig, run: Run) -> None:
-    settings = cfg.rank
+@dataclass(frozen=True)
+class Inputs:
+    pairwise: Path | None = None  # pairwise.jsonl from evaluate; the bootstrap resamples questions
+    listwise: Path | None = None  # listwise.jsonl from evaluate; scored separately
+    preferences: Path | None = None  # preferences.jsonl, used only without pairwise
+
+    @classmethod
+    def from_config(cls, opts: DictConfig, env: DictConfig) -> Inputs:
+        given = {key: Path(str(opts[key])) for key in ("pairwise", "listwise", "preferences") if opts[key]}
+        return cls(**given)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    bradley_terry_scores: Path
+    ranking_scores: Path
+    leaderboard: list[dict[str, Any]]  # rank, model, score, ci_low, ci_high (Bradley-Terry)
+    leaderboard_method: str
+
+    @classmethod
+    def in_folder(cls, folder: Path) -> Outputs:
+        board = json.loads((Path(folder) / LEADERBOARD).read_text(encoding="utf-8"))
+        return cls(
+            bradley_terry_scores=Path(folder) / "bradley_terry_scores.json",
+            ranking_scores=Path(folder) / "ranking_scores.json",
+            leaderboard=board["leaderboard"],
+            leaderboard_method=board["method"],
+        )
+
+
+
+def run(settings: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
     methods = _methods(settings)
-    sources = _load_sources(settings, run)
-    seed = int(cfg.seed if settings.seed is None else settings.seed)
+    sources = _load_sources(settings, inputs, run)
+    seed = int(env.seed if settings.seed is None else settings.seed)
     run.seeds["rank.seed"] = seed
 
     results: list[MethodScores] = []
@@ -56,6 +91,7 @@ def run(cfg: DictConfig, run: Run) -> None:
 
     run.metrics["leaderboard_method"] = f"{LEADERBOARD_METHOD} ({main.source})"
     run.metrics["leaderboard"] = report.leaderboard(main)
+    run.write_json(LEADERBOARD, {"method": run.metrics["leaderboard_method"], "leaderboard": run.metrics["leaderboard"]})
     if style is not None:
         run.metrics["leaderboard_style_control"] = report.leaderboard(style)
     run.metrics.update(
@@ -63,7 +99,9 @@ def run(cfg: DictConfig, run: Run) -> None:
         | {f"{c.source}_invalid": c.n_invalid for c in sources}
         | {f"{c.source}_units": len(c.units) for c in sources}
     )
-    run.write_text("report.md", _report(settings, seed, sources, results, main, style, forest, heatmap))
+    for title, body in _report(settings, seed, sources, results, main, style, forest, heatmap):
+        run.section(title, body)
+    return Outputs.in_folder(run.dir)
 
 
 def _methods(settings: DictConfig) -> list[str]:
@@ -85,19 +123,17 @@ def _methods(settings: DictConfig) -> list[str]:
     return list(dict.fromkeys(methods))
 
 
-def _input(settings: DictConfig, key: str, run: Run) -> Path | None:
-    value = settings.get(key)
-    if value in (None, ""):
+def _input(path: Path | None, key: str, run: Run) -> Path | None:
+    if path is None:
         return None
-    path = Path(str(value))
     if not path.is_file():
         raise DataError(f"rank.{key}={path}: file not found; point it at the evaluate stage's {key}.jsonl")
     return run.record_input(path)
 
 
-def _load_sources(settings: DictConfig, run: Run) -> list[Comparisons]:
-    pairwise, listwise = _input(settings, "pairwise", run), _input(settings, "listwise", run)
-    preferences = None if pairwise else _input(settings, "preferences", run)
+def _load_sources(settings: DictConfig, inputs: Inputs, run: Run) -> list[Comparisons]:
+    pairwise, listwise = _input(inputs.pairwise, "pairwise", run), _input(inputs.listwise, "listwise", run)
+    preferences = None if pairwise else _input(inputs.preferences, "preferences", run)
     sources = []
     if pairwise:
         sources.append(load_pairwise(pairwise, with_style=bool(settings.style_control)))
@@ -112,7 +148,7 @@ def _load_sources(settings: DictConfig, run: Run) -> list[Comparisons]:
     if not sources:
         raise ConfigError(
             "stage=rank needs rank.pairwise, rank.listwise or rank.preferences "
-            "(the files stage=evaluate writes); stage=pipeline fills them in"
+            "(the files stage=evaluate writes); a recipe hands them over"
         )
     return sources
 
@@ -163,8 +199,10 @@ def _report(
     style: MethodScores | None,
     forest: str,
     heatmap: str,
-) -> str:
-    lines = ["# Ranking\n"]
+) -> list[tuple[str, str]]:
+    """The report's sections, in order: (title, markdown)."""
+    sections: list[tuple[str, str]] = []
+    lines: list[str] = []
     for c in sources:
         lines.append(
             f"- **{c.source}**: {len(c.models)} models, {c.n_judgements} valid judgements over {len(c.units)} "
@@ -176,20 +214,22 @@ def _report(
         f"{float(settings.ci):.0%} percentile intervals, seed {seed}; ties: {settings.ties}; "
         f"prior λ = {settings.prior}. The anchor's interval has zero width by construction.\n"
     )
-    lines += [f"## Leaderboard: {report.label(main)}\n", report.leaderboard_table(main)]
+    sections.append(("Ranking", "\n".join(lines)))
+    lines = [report.leaderboard_table(main)]
     if "note" in main.details:
         lines.append(f"> {main.details['note']}\n")
+    sections.append((f"Leaderboard: {report.label(main)}", "\n".join(lines)))
     if style is not None:
         coefficients = ", ".join(
             f"{k} {v:+.3f}" for k, v in style.details.get("style_coefficients", {}).items()
         )
-        lines += [
-            "## Leaderboard with style control\n",
+        sections.append((
+            "Leaderboard with style control",
             "Bradley-Terry with covariates for the normalised response-length and markdown differences "
-            f"(logit per unit of (a − b)/(a + b + 1): {coefficients}), so a model does not win by being longer.\n",
-            report.leaderboard_table(style),
-        ]
-    lines += ["## All methods\n", "`score [CI low, CI high] (#rank)`\n"]
+            f"(logit per unit of (a − b)/(a + b + 1): {coefficients}), so a model does not win by being longer.\n"
+            + report.leaderboard_table(style),
+        ))  # fmt: skip
+    lines = ["`score [CI low, CI high] (#rank)`\n"]
     for source in dict.fromkeys(r.source for r in results):
         lines.append(report.methods_table([r for r in results if r.source == source]))
     for result in results:
@@ -204,6 +244,8 @@ def _report(
                 f"- Kemeny ({result.source}): {' > '.join(d['kemeny_order'])} — {quality}; "
                 f"{d['kemeny_disagreements']:g} pairwise disagreements, lower bound {d['kemeny_lower_bound']:g}."
             )
-    lines += ["\n## Plots\n", forest, heatmap]
-    lines += ["## Settings\n", "```yaml", OmegaConf.to_yaml(settings, resolve=True).rstrip(), "```\n"]
-    return "\n".join(lines)
+    sections.append(("All methods", "\n".join(lines)))
+    sections.append(("Plots", forest + "\n" + heatmap))
+    settings_yaml = OmegaConf.to_yaml(settings, resolve=True).rstrip()
+    sections.append(("Settings", f"```yaml\n{settings_yaml}\n```\n"))
+    return sections

@@ -74,6 +74,19 @@ def train_dpo(
     )
 
 
+def latest_checkpoint(work_dir: Path) -> str | None:
+    """The newest complete intermediate `checkpoint-N/` a Trainer left in `work_dir` (None if none).
+
+    The Trainer writes `trainer_state.json` last, so a checkpoint cut off by a kill lacks it and is
+    never trusted. Example: checkpoint-2 and checkpoint-10 → ".../checkpoint-10" (by step, not name).
+    """
+    found = [
+        p for p in Path(work_dir).glob("checkpoint-*")
+        if p.name[11:].isdigit() and (p / "trainer_state.json").is_file()
+    ]  # fmt: skip
+    return str(max(found, key=lambda p: int(p.name[11:]))) if found else None
+
+
 def curves(log_history: list[dict[str, Any]], key: str) -> dict[str, tuple[list[int], list[float]]]:
     """{"train": (steps, values), "eval": (steps, values)} for one metric of the log history.
 

@@ -26,10 +26,10 @@ if sys.argv[3] == "load":
     data = load_prism(root)
     extra = {"utterances": len(data.utterances)}
 else:
-    from demalign.execution import execute
+    from demalign.run import run_configured
     from tests.conftest import compose_config
     cfg = compose_config(["stage=prepare", "data=prism", f"data.root={root}", f"dataset.context={sys.argv[4]}"], out)
-    run = execute(cfg, out / "run")
+    run = run_configured(cfg, out / "run")
     extra = {"pairs": run.metrics["pairs"]}
 print(json.dumps({"seconds": time.perf_counter() - start,
                   "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **extra}))

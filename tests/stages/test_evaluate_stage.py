@@ -15,8 +15,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from demalign.artifacts import Run, read_jsonl
-from demalign.stages import evaluate, questions
+from demalign.artifacts import read_jsonl
+from demalign.run import run_configured
 from demalign.training.tiny import ensure_tiny_model
 from tests.judge_server import JudgeServer
 
@@ -46,7 +46,7 @@ def questions_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "constitution.end_clause=3",
         f"paths.cache_dir={tmp}/cache",
     )
-    questions.run(cfg, Run(tmp / "run", "questions"))
+    run_configured(cfg, tmp / "run")
     return tmp / "run" / "questions"
 
 
@@ -62,7 +62,7 @@ def test_offline_heuristic_over_two_tiny_checkpoints(questions_dir: Path, tmp_pa
     cfg = make_cfg("stage=evaluate", "judge=heuristic", f"evaluate.questions_dir={questions_dir}", f"evaluate.models_file={models_file}",
                    "evaluate.mode=both", "evaluate.max_new_tokens=12", "evaluate.do_sample=true", "evaluate.num_judges=2",
                    "evaluate.questions_per_clause=2", f"paths.cache_dir={cache}")  # fmt: skip
-    evaluate.run(cfg, run := Run(tmp_path / "run", "evaluate"))
+    run = run_configured(cfg, tmp_path / "run")
     for name in ("pairwise.jsonl", "listwise.jsonl", "preferences.jsonl", "responses/ckpt1.jsonl", "responses/ckpt2.jsonl",
                  "usage.jsonl", "report.md", "win_share.png"):  # fmt: skip
         assert (run.dir / name).is_file(), name
@@ -97,9 +97,9 @@ def test_faults_lose_nothing_and_the_key_stays_out_of_files(
     secret = "sk-fake-DO-NOT-LEAK-4242"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     with JudgeServer(fault_rate=0.2, slow_seconds=0.05, seed=11) as server:
-        evaluate.run(
+        run = run_configured(
             make_cfg(*api_overrides(server, questions_dir, tmp_path / "cache")),
-            run := Run(tmp_path / "run", "evaluate"),
+            tmp_path / "run",
         )
         assert sum(server.faults_injected.values()) > 0 and f"Bearer {secret}" in server.authorizations
     pairwise = read_jsonl(run.dir / "pairwise.jsonl")
@@ -120,11 +120,11 @@ def test_faults_lose_nothing_and_the_key_stays_out_of_files(
 CHILD = """
 import json, sys
 from hydra import compose, initialize_config_dir
-from demalign.artifacts import Run
-from demalign.stages import evaluate
+from pathlib import Path
+from demalign.run import run_configured
 with initialize_config_dir(config_dir=sys.argv[1], version_base=None):
     cfg = compose("config", overrides=json.loads(sys.argv[2]))
-evaluate.run(cfg, Run(sys.argv[3], "evaluate"))
+run_configured(cfg, Path(sys.argv[3]))
 """
 
 
@@ -136,9 +136,9 @@ def test_sigkill_halfway_then_resume_repeats_no_finished_call(
     its cache; the rerun sends exactly N - F requests and writes files identical to the reference."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
     with JudgeServer(latency=0.05) as server:
-        evaluate.run(
+        ref = run_configured(
             make_cfg(*api_overrides(server, questions_dir, tmp_path / "ref_cache")),
-            ref := Run(tmp_path / "ref", "evaluate"),
+            tmp_path / "ref",
         )
         total = server.requests
         server.reset_counts()
@@ -160,7 +160,7 @@ def test_sigkill_halfway_then_resume_repeats_no_finished_call(
         assert 0 < len(finished) < total
 
         server.reset_counts()
-        evaluate.run(make_cfg(*overrides), rerun := Run(tmp_path / "rerun", "evaluate"))
+        rerun = run_configured(make_cfg(*overrides), tmp_path / "rerun")
         assert server.requests == total - len(finished)
     for name in OUTPUTS:
         assert (rerun.dir / name).read_bytes() == (ref.dir / name).read_bytes(), name
@@ -175,7 +175,7 @@ def test_dry_run_sends_nothing_and_prices_the_judge(
             "judge.base_url=null",
             "evaluate.dry_run=true",
         ]
-        evaluate.run(make_cfg(*overrides), run := Run(tmp_path / "run", "evaluate"))
+        run = run_configured(make_cfg(*overrides), tmp_path / "run")
         assert server.requests == 0
     printed = capsys.readouterr().out
     assert "nothing sent" in printed and "pairwise" in printed

@@ -10,8 +10,8 @@ from pathlib import Path
 from omegaconf import open_dict
 
 from demalign.artifacts import read_jsonl
-from demalign.execution import execute
 from demalign.pipelines import handover, inline_report, modes_to_run, produced
+from demalign.run import run_configured
 from demalign.sweeps import collect_jobs, evaluate_models
 
 
@@ -49,7 +49,7 @@ def test_inline_report_demotes_headings_and_rewrites_links() -> None:
 
 def test_pipeline_of_prepare_runs_every_mode_in_one_folder(make_cfg, tmp_path: Path) -> None:
     cfg = make_cfg("stage=pipeline", "pipeline.stages=[prepare]", "pipeline.dataset_modes=[us_rep,full]")
-    run = execute(cfg, tmp_path / "run")
+    run = run_configured(cfg, tmp_path / "run")
     us_rep = read_jsonl(run.dir / "us_rep" / "prepare" / "dataset.jsonl")
     full = read_jsonl(run.dir / "full" / "prepare" / "dataset.jsonl")
     assert 0 < len(us_rep) < len(full)
@@ -81,7 +81,7 @@ def test_collect_gathers_a_two_job_sweep(make_cfg, tmp_path: Path) -> None:
     ]
     failed = jobs.assign(status=["ok", "failed"])
     assert evaluate_models(failed) == [{"name": "base", "kind": "local", "path": None}]
-    run = execute(make_cfg("stage=collect", f"collect.sweep_dir={sweep}"), tmp_path / "collect")
+    run = run_configured(make_cfg("stage=collect", f"collect.sweep_dir={sweep}"), tmp_path / "collect")
     csv = (run.dir / "sweep.csv").read_text().splitlines()
     assert len(csv) == 3 and "override:dataset_mode" in csv[0]
     assert json.loads((run.dir / "evaluate_models.json").read_text())[1]["path"] == str(fake)
@@ -94,7 +94,7 @@ def test_default_pipeline_hands_artifacts_from_prepare_to_rank(make_cfg, tmp_pat
         "evaluate.max_questions=6", "evaluate.num_judges=1", "evaluate.max_new_tokens=8", "evaluate.mode=both",
         "rank.bootstrap_samples=20", "+trainer.max_steps=2", "train.eval_ratio=0",
     )  # fmt: skip
-    run = execute(cfg, tmp_path / "run")
+    run = run_configured(cfg, tmp_path / "run")
     evaluate_manifest = json.loads((run.dir / "evaluate" / "manifest.json").read_text())
     assert [m["name"] for m in evaluate_manifest["config"]["evaluate"]["models"]] == ["base", "hard", "full"]
     assert evaluate_manifest["config"]["evaluate"]["models"][1]["path"] == str(

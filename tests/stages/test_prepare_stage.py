@@ -13,14 +13,14 @@ import pytest
 
 from demalign.artifacts import read_jsonl
 from demalign.errors import ArtifactExistsError, DataError
-from demalign.execution import execute
+from demalign.run import run_configured
 
 PAIR_FIELDS = {"prompt", "chosen", "rejected", "user_id", "interaction_id", "weight"}
 
 
 def test_explore_writes_counts_for_dotted_columns(make_cfg, tmp_path: Path) -> None:
     cfg = make_cfg("stage=explore", "explore.columns=[gender,ethnicity.categorised]")
-    run = execute(cfg, tmp_path / "run")
+    run = run_configured(cfg, tmp_path / "run")
     csv = (run.dir / "categories.csv").read_text()
     assert csv.splitlines()[0] == "column,category,count,share"
     assert "ethnicity.categorised,White," in csv
@@ -29,7 +29,7 @@ def test_explore_writes_counts_for_dotted_columns(make_cfg, tmp_path: Path) -> N
 
 def test_prepare_full_writes_dataset_manifest_and_report(make_cfg, tmp_path: Path, small_prism: Path) -> None:
     cfg = make_cfg("stage=prepare", "data=prism", f"data.root={small_prism}", "dataset_mode=full")
-    run = execute(cfg, tmp_path / "run", ["data=prism", "dataset_mode=full"])
+    run = run_configured(cfg, tmp_path / "run", ["data=prism", "dataset_mode=full"])
     rows = read_jsonl(run.dir / "dataset.jsonl")
     assert rows and all(set(r) == PAIR_FIELDS and r["weight"] == 1.0 for r in rows)
     manifest = json.loads((run.dir / "manifest.json").read_text())
@@ -44,7 +44,7 @@ def test_prepare_full_writes_dataset_manifest_and_report(make_cfg, tmp_path: Pat
 
 
 def test_hard_keeps_panel_members_and_soft_weights_by_probability(make_cfg, tmp_path: Path) -> None:
-    hard = execute(make_cfg("stage=prepare", "dataset_mode=hard"), tmp_path / "hard").dir
+    hard = run_configured(make_cfg("stage=prepare", "dataset_mode=hard"), tmp_path / "hard").dir
     panel = json.loads((hard / "panel.json").read_text())
     assert len(panel["selected"]) == panel["panel_size"] == 20
     rows = read_jsonl(hard / "dataset.jsonl")
@@ -54,7 +54,7 @@ def test_hard_keeps_panel_members_and_soft_weights_by_probability(make_cfg, tmp_
         and {r["weight"] for r in rows} == {1.0}
     )
 
-    soft = execute(make_cfg("stage=prepare", "dataset_mode=soft"), tmp_path / "soft").dir
+    soft = run_configured(make_cfg("stage=prepare", "dataset_mode=soft"), tmp_path / "soft").dir
     probabilities = json.loads((soft / "panel.json").read_text())["probabilities"]
     assert abs(sum(probabilities.values()) - 20) < 1e-6
     rows = read_jsonl(soft / "dataset.jsonl")
@@ -68,25 +68,25 @@ def test_us_rep_keeps_only_flagged_users(make_cfg, tmp_path: Path, small_prism: 
 
     flagged = set(load_prism(small_prism).survey.query("included_in_US_REP").index)
     cfg = make_cfg("stage=prepare", "data=prism", f"data.root={small_prism}", "dataset_mode=us_rep")
-    rows = read_jsonl(execute(cfg, tmp_path / "run").dir / "dataset.jsonl")
+    rows = read_jsonl(run_configured(cfg, tmp_path / "run").dir / "dataset.jsonl")
     assert rows and {r["user_id"] for r in rows} <= flagged
 
 
 def test_same_config_and_seed_give_byte_identical_output(make_cfg, tmp_path: Path) -> None:
     args = ("stage=prepare", "dataset.context=history", "dataset.max_pairs=300", "seed=3")
-    first = execute(make_cfg(*args), tmp_path / "a").dir / "dataset.jsonl"
-    second = execute(make_cfg(*args), tmp_path / "b").dir / "dataset.jsonl"
+    first = run_configured(make_cfg(*args), tmp_path / "a").dir / "dataset.jsonl"
+    second = run_configured(make_cfg(*args), tmp_path / "b").dir / "dataset.jsonl"
     assert len(read_jsonl(first)) == 300
     assert first.read_bytes() == second.read_bytes()
-    other_seed = execute(make_cfg(*args[:-1], "seed=4"), tmp_path / "c").dir / "dataset.jsonl"
+    other_seed = run_configured(make_cfg(*args[:-1], "seed=4"), tmp_path / "c").dir / "dataset.jsonl"
     assert other_seed.read_bytes() != first.read_bytes()
 
 
 def test_finished_run_folder_is_not_overwritten(make_cfg, tmp_path: Path) -> None:
     cfg = make_cfg("stage=prepare")
-    execute(cfg, tmp_path / "run")
+    run_configured(cfg, tmp_path / "run")
     with pytest.raises(ArtifactExistsError, match="finished run"):
-        execute(cfg, tmp_path / "run")
+        run_configured(cfg, tmp_path / "run")
 
 
 def test_malformed_input_fails_with_manifest_and_no_dataset(
@@ -98,13 +98,13 @@ def test_malformed_input_fails_with_manifest_and_no_dataset(
     lines = len((root / "utterances.jsonl").read_text().splitlines())
     cfg = make_cfg("stage=prepare", "data=prism", f"data.root={root}")
     with pytest.raises(DataError, match=rf"utterances.jsonl:{lines}"):
-        execute(cfg, tmp_path / "run")
+        run_configured(cfg, tmp_path / "run")
     assert not (tmp_path / "run" / "dataset.jsonl").exists()
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "failed" and f"utterances.jsonl:{lines}" in manifest["error"]
     # a failed folder is not "finished": a rerun after fixing the input may use it
     shutil.copy(small_prism / "utterances.jsonl", root / "utterances.jsonl")
-    assert (execute(cfg, tmp_path / "run").dir / "dataset.jsonl").exists()
+    assert (run_configured(cfg, tmp_path / "run").dir / "dataset.jsonl").exists()
 
 
 def _cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -9,9 +9,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from demalign.artifacts import Run
 from demalign.errors import ConfigError
-from demalign.stages import questions
+from demalign.run import run_configured
 from tests.judge_server import JudgeServer
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
@@ -29,8 +28,8 @@ def read_clauses(run_dir: Path) -> list[dict]:
 
 
 def test_bank_writes_every_clause_offline(tmp_path: Path) -> None:
-    questions.run(make_cfg(tmp_path, "questions.backend=bank", "constitution.start_clause=3", "constitution.end_clause=7"),
-                  run := Run(tmp_path / "run", "questions"))  # fmt: skip
+    cfg = make_cfg(tmp_path, "questions.backend=bank", "constitution.start_clause=3", "constitution.end_clause=7")
+    run = run_configured(cfg, tmp_path / "run")
     records = read_clauses(run.dir)
     assert [r["clause_id"] for r in records] == [3, 4, 5, 6, 7]
     assert all(len(set(r["questions"])) == 5 and r["question_model"] == "bank:default.yaml" for r in records)
@@ -41,7 +40,7 @@ def test_bank_writes_every_clause_offline(tmp_path: Path) -> None:
 
 def test_bank_refuses_more_questions_than_it_has(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"questions\.n_questions=50"):
-        questions.run(make_cfg(tmp_path, "questions.n_questions=50"), Run(tmp_path / "run", "questions"))
+        run_configured(make_cfg(tmp_path, "questions.n_questions=50"), tmp_path / "run")
 
 
 def test_litellm_questions_survive_faults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -51,11 +50,11 @@ def test_litellm_questions_survive_faults(tmp_path: Path, monkeypatch: pytest.Mo
     with JudgeServer(fault_rate=0.2, slow_seconds=0.05, seed=3) as server:
         overrides = ("questions.backend=litellm", "questions.model=question-writer", f"questions.base_url={server.base_url}",
                      "questions.n_questions=4", "questions.retry_backoff=0.01", "questions.max_retries=8")  # fmt: skip
-        questions.run(make_cfg(tmp_path, *overrides), run := Run(tmp_path / "run", "questions"))
+        run = run_configured(make_cfg(tmp_path, *overrides), tmp_path / "run")
         records = read_clauses(run.dir)
         assert len(records) == 30 and all(len(set(r["questions"])) == 4 for r in records)
         assert records[0]["question_model"] == "question-writer"
         assert sum(server.faults_injected.values()) > 0
         server.reset_counts()
-        questions.run(make_cfg(tmp_path, *overrides), rerun := Run(tmp_path / "rerun", "questions"))
+        rerun = run_configured(make_cfg(tmp_path, *overrides), tmp_path / "rerun")
         assert server.requests == 0 and read_clauses(rerun.dir) == records

@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from demalign.artifacts import Run, write_jsonl
+from demalign.artifacts import write_jsonl
 from demalign.errors import ConfigError, DataError
 from demalign.ranking.synthetic import listwise_rows, pairwise_rows
-from demalign.stages import rank
+from demalign.run import run_configured
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "rank" / "default.yaml"
 THETA = np.array([0.0, 0.8, -0.5, 0.3])
 
 
 def make_cfg(**overrides) -> DictConfig:
-    cfg = OmegaConf.create({"seed": 0, "rank": OmegaConf.load(CONF)})
+    paths = {"output_dir": "outputs", "cache_dir": ".cache"}
+    cfg = OmegaConf.create({"seed": 0, "stage": "rank", "resume": False, "paths": paths, "rank": OmegaConf.load(CONF)})
     cfg.rank.bootstrap_samples = 50
     for key, value in overrides.items():
         cfg.rank[key] = value
@@ -37,18 +38,19 @@ def inputs(tmp_path) -> dict[str, str]:
 
 
 def test_writes_every_artifact_and_the_leaderboard(tmp_path, inputs) -> None:
-    run = Run(tmp_path / "out", "rank")
-    rank.run(make_cfg(**inputs, style_control=True), run)
+    run = run_configured(make_cfg(**inputs, style_control=True), tmp_path / "out")
     for name in (
         "bradley_terry_scores.json",
         "ranking_scores.json",
         "scores.png",
         "win_rates.png",
-        "report.md",
+        "leaderboard.json",
     ):
         assert (run.dir / name).stat().st_size > 0
         assert name in run.outputs
     assert len(run.inputs) == 2
+    report = (run.dir / "report.md").read_text()
+    assert "## Leaderboard: bradley_terry" in report and "## All methods" in report
 
     records = json.loads((run.dir / "ranking_scores.json").read_text())
     methods = {(r["method"], r["source"]) for r in records}
@@ -79,8 +81,9 @@ def test_preferences_only_with_davidson_ties(tmp_path) -> None:
             {"model_i": "hard", "model_j": "soft", "wins_i": 15, "wins_j": 9, "ties": 1, "invalid": 0},
         ],
     )
-    run = Run(tmp_path / "out", "rank")
-    rank.run(make_cfg(preferences=str(tmp_path / "preferences.jsonl"), ties="davidson", anchor="soft"), run)
+    run = run_configured(
+        make_cfg(preferences=str(tmp_path / "preferences.jsonl"), ties="davidson", anchor="soft"), tmp_path / "out"
+    )
     record = json.loads((run.dir / "bradley_terry_scores.json").read_text())
     assert record["scores"]["soft"] == 1000.0 and record["davidson_nu"] > 0
     assert record["bootstrap_unit"] == "model-pair row"
@@ -104,15 +107,15 @@ def test_config_errors_name_the_key(tmp_path, inputs, overrides, error, message)
     if overrides.get("style_control"):
         overrides = {"preferences": inputs["pairwise"], **overrides}
     with pytest.raises(error, match=message):
-        rank.run(make_cfg(**overrides), Run(tmp_path / "out", "rank"))
+        run_configured(make_cfg(**overrides), tmp_path / "out")
 
 
 def test_same_seed_same_artifacts(tmp_path, inputs) -> None:
     """Two runs with one seed write byte-identical scores; another seed moves only the intervals."""
     texts = []
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
-        run = Run(tmp_path / name, "rank")
-        rank.run(make_cfg(pairwise=inputs["pairwise"], seed=seed, methods=["bradley_terry", "kemeny"]), run)
+        cfg = make_cfg(pairwise=inputs["pairwise"], seed=seed, methods=["bradley_terry", "kemeny"])
+        run = run_configured(cfg, tmp_path / name)
         texts.append(json.loads((run.dir / "ranking_scores.json").read_text()))
     assert texts[0] == texts[1]
     assert texts[0][0]["scores"] == texts[2][0]["scores"] and texts[0][0]["ci_low"] != texts[2][0]["ci_low"]

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from demalign.artifacts import Run, read_jsonl, write_jsonl
-from demalign.stages import train
+from demalign.run import run_configured
 from demalign.training.synthetic import synthetic_pairs
 from tests.unit.test_training_weighted import CACHE
 
 torch.set_num_threads(1)
-FAST = ["trainer.per_device_train_batch_size=4", "trainer.gradient_accumulation_steps=1", "trainer.logging_steps=1",
+FAST = ["stage=train", "trainer.per_device_train_batch_size=4", "trainer.gradient_accumulation_steps=1", "trainer.logging_steps=1",
         "trainer.max_length=96", "trainer.learning_rate=1e-3", "trainer.eval_steps=4", f"paths.cache_dir={CACHE}"]  # fmt: skip
 
 
@@ -26,10 +26,7 @@ def dataset(tmp_path: Path, n: int = 16, weighted: bool = True) -> Path:
 
 
 def run_train(make_cfg, tmp_path: Path, name: str, *overrides: str) -> Run:
-    cfg = make_cfg(*FAST, *overrides)
-    run = Run(tmp_path / name, "train")
-    train.run(cfg, run)
-    return run
+    return run_configured(make_cfg(*FAST, *overrides), tmp_path / name)
 
 
 def test_weighted_training_learns_and_checkpoint_reloads_and_generates(make_cfg, tmp_path: Path) -> None:

@@ -1,0 +1,109 @@
+"""Which panel objective (hard / soft / us_rep / full) gives the model a judge prefers on a constitution.
+
+    demalign                                              # every step, four dataset modes, offline
+    demalign recipe.stages=[prepare,train] dataset_mode=soft
+    demalign recipe.stages=[questions,generate,evaluate,rank] evaluate.models_file=<collect run>/evaluate_models.json
+
+Per dataset mode: prepare (PRISM pairs, panel weights) -> train (weighted DPO). Then once: questions
+per constitution clause -> generate (the base model and every mode's checkpoint answer them) ->
+evaluate (the judge compares the answers) -> rank (Bradley-Terry and friends with bootstrap CIs).
+
+    <run>/<mode>/prepare/dataset.jsonl    <run>/<mode>/train/checkpoint/
+    <run>/questions/questions/            <run>/generate/responses/    <run>/evaluate/pairwise.jsonl
+    <run>/rank/ranking_scores.json
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from demalign.errors import ConfigError
+from demalign.judging.evaluation import ModelSpec
+from demalign.recipes.context import RecipeContext
+from demalign.stages import evaluate, prepare, questions, rank, train
+
+STEPS = ("prepare", "train", "questions", "evaluate", "rank")
+
+
+def run(ctx: RecipeContext, opts: DictConfig) -> None:
+    steps = checked_steps(list(opts.stages))
+    checkpoints: dict[str, ModelSpec] = {}
+
+    for mode in dataset_modes(opts, ctx.cfg.dataset_mode.name, ctx.run.overrides):
+        if "prepare" in steps:
+            data = ctx.stage(
+                prepare, ctx.options("dataset", max_pairs=opts.max_pairs_per_mode), prepare.Inputs(),
+                folder=f"{mode}/prepare", env=ctx.env(prepare, dataset_mode={"name": mode}), label=f"prepare ({mode})",
+            )  # fmt: skip
+        if "train" in steps:
+            trained = ctx.stage(train, ctx.options("train"), train.Inputs(data.dataset), folder=f"{mode}/train",
+                                label=f"train ({mode})")
+            checkpoints[mode] = ModelSpec(name=mode, kind="local", path=str(trained.checkpoint))
+
+    if "questions" in steps:
+        question_set = ctx.stage(
+            questions, ctx.options("questions"), questions.Inputs.from_config(ctx.options("questions"), ctx.env(questions)),
+            folder="questions",
+        )  # fmt: skip
+        questions_dir = question_set.questions_dir
+    elif "evaluate" in steps:
+        questions_dir = evaluate.Inputs.from_config(ctx.options("evaluate"), ctx.env(evaluate)).questions_dir
+
+    if "evaluate" in steps:
+        models = models_to_compare(ctx, opts, checkpoints)
+        verdicts = ctx.stage(
+            evaluate, ctx.options("evaluate"), evaluate.Inputs(questions_dir, tuple(models), "panel_dpo models"),
+            folder="evaluate",
+        )
+    if "rank" in steps:
+        scores = ctx.stage(
+            rank, ctx.options("rank"),
+            rank.Inputs(pairwise=verdicts.pairwise, listwise=verdicts.listwise, preferences=verdicts.preferences),
+            folder="rank",
+        )  # fmt: skip
+        ctx.headline(f"Leaderboard: {scores.leaderboard_method}", leaderboard_text(scores.leaderboard))
+
+
+def checked_steps(steps: list[str]) -> list[str]:
+    """The steps to run; a step that needs an earlier one's output cannot run without it."""
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        raise ConfigError(f"recipe.stages: unknown step(s) {unknown}; choose from {list(STEPS)}")
+    needs = {"train": "prepare", "rank": "evaluate"}
+    for step, before in needs.items():
+        if step in steps and before not in steps:
+            raise ConfigError(
+                f"recipe.stages: {step} needs {before} in the same recipe run (to run {step} on files you "
+                f"already have, use stage={step})"
+            )
+    return steps
+
+
+def dataset_modes(opts: DictConfig, configured_mode: str, overrides: list[str]) -> list[str]:
+    """`recipe.dataset_modes`, unless `dataset_mode=<m>` was given on the command line (as in a
+    sweep over modes): then that one mode. null in the config also means the dataset_mode group's."""
+    if opts.dataset_modes is None or any(o.startswith("dataset_mode=") for o in overrides):
+        return [str(configured_mode)]
+    return [str(mode) for mode in opts.dataset_modes]
+
+
+def models_to_compare(
+    ctx: RecipeContext, opts: DictConfig, checkpoints: dict[str, ModelSpec]
+) -> list[ModelSpec]:
+    """The untrained base model and every mode's checkpoint, or, when this run trained nothing,
+    the models the config lists (`evaluate.models` / `evaluate.models_file`)."""
+    if checkpoints:
+        base = ModelSpec(name=str(opts.base_model_name), kind="local", path=None)
+        return [base, *checkpoints.values()]
+    return list(evaluate.Inputs.from_config(ctx.options("evaluate"), ctx.env(evaluate)).models)
+
+
+def leaderboard_text(rows: list[dict]) -> str:
+    """A plain-text leaderboard: rank, model, score and its confidence interval."""
+    lines = [f"{'rank':>4}  {'model':<16} {'score':>8}  CI"]
+    lines += [
+        f"{row['rank']:>4}  {row['model']:<16} {row['score']:>8.1f}  [{row['ci_low']:.1f}, {row['ci_high']:.1f}]"
+        for row in rows
+    ]
+    return "\n".join(lines)
+
