@@ -21,11 +21,23 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from demalign.artifacts import Run
+from demalign.constitution.questions import Item, load_items, select_items
 from demalign.errors import ConfigError, DataError
-from demalign.judging import evaluation as ev
-from demalign.judging.calls import CallCache, CallResult, ChatCall, execute, usage_summary
-from demalign.judging.prompts import parse_pairwise, parse_ranking
-from demalign.judging.roles import Role, judge_role, response_role
+from demalign.judging import budget
+from demalign.judging.listwise import listwise_jobs, listwise_rows, listwise_summary, parse_ranking
+from demalign.judging.pairwise import (
+    accept_pairwise,
+    order_effects,
+    pairwise_jobs,
+    pairwise_rows,
+    preferences,
+)
+from demalign.llm.cache import CallCache
+from demalign.llm.calls import CallResult, ChatCall
+from demalign.llm.execute import execute, usage_summary
+from demalign.llm.generation import PromptItem, generate_responses
+from demalign.llm.roles import Role, judge_role
+from demalign.llm.specs import ModelSpec, model_entries, parse_model_specs
 from demalign.reports import markdown_table, new_figure, save_figure
 
 log = logging.getLogger(__name__)
@@ -36,26 +48,6 @@ JUDGEMENT_COLUMNS = ["mode", "judgements", "valid", "invalid", "order pairs comp
                      "first shown wins"]  # fmt: skip
 USAGE_COLUMNS = ["part", "calls", "new_calls", "cached_calls", "attempts", "failed", "invalid", "prompt_tokens",
                  "completion_tokens", "cost_new", "cost_total"]  # fmt: skip
-
-
-def _generate_responses(
-    specs: Sequence[ev.ModelSpec], items: Sequence[ev.Item], ecfg: DictConfig, model_cfg: Any,
-    base_model: Callable[[], str], call_cache: CallCache,
-) -> tuple[dict[str, dict[str, str]], dict[str, tuple[list[ChatCall], list[CallResult]]]]:  # fmt: skip
-    """{model: {question_id: response}} and {model: (calls, results)}."""
-    generation = {
-        key: ecfg[key] for key in ("max_new_tokens", "do_sample", "temperature", "seed", "batch_size")
-    }
-    responses, results = {}, {}
-    for spec in specs:
-        role = response_role(spec, generation, ecfg.api, model_cfg, base_model)
-        calls = [ChatCall(role.identity.name, ev.response_messages(item, ecfg.system_prompt), role.identity.settings)
-                 for item in items]  # fmt: skip
-        answers = execute(calls, lambda role=role: role.backend, call_cache, role.policy,
-                          force=bool(ecfg.overwrite_responses), desc=f"responses {spec.name}")  # fmt: skip
-        results[spec.name] = (calls, answers)
-        responses[spec.name] = {item.question_id: r.text for item, r in zip(items, answers, strict=True)}
-    return responses, results
 
 
 def _judge(
@@ -78,12 +70,12 @@ def _usage_rows(part: str, calls: Sequence[ChatCall], results: Sequence[CallResu
     return rows
 
 
-def _dry_run(cfg: DictConfig, run: Run, items: list[ev.Item], specs: list[ev.ModelSpec], judge: Role) -> None:
-    from demalign.judging.litellm_backend import expected_cost
+def _dry_run(cfg: DictConfig, run: Run, items: list[Item], specs: list[ModelSpec], judge: Role) -> None:
+    from demalign.llm.litellm_backend import expected_cost
 
     ecfg = cfg.evaluate
     judge_budget = int(cfg.judge.get("max_output_tokens") or cfg.judge.get("max_new_tokens") or 0)
-    estimate = ev.expected_tokens(items, len(specs), int(ecfg.num_judges), ecfg.mode, ecfg.system_prompt,
+    estimate = budget.expected_tokens(items, len(specs), int(ecfg.num_judges), ecfg.mode, ecfg.system_prompt,
                                   int(ecfg.max_new_tokens), judge_budget)  # fmt: skip
     rows = []
     for part, numbers in estimate.items():
@@ -149,15 +141,15 @@ def run(cfg: DictConfig, run: Run) -> None:
     if ecfg.mode not in MODES:
         raise ConfigError(f"evaluate.mode={ecfg.mode!r}; choose one of {list(MODES)}")
     questions_dir = Path(ecfg.questions_dir)
-    items = ev.select_items(
-        ev.load_items(questions_dir), ecfg.questions_per_clause, ecfg.max_questions, int(ecfg.seed)
+    items = select_items(
+        load_items(questions_dir), ecfg.questions_per_clause, ecfg.max_questions, int(ecfg.seed)
     )
     run.record_input(questions_dir)
     run.seeds["evaluate.seed"] = int(ecfg.seed)
-    entries, source = ev.model_entries(OmegaConf.to_container(ecfg.models, resolve=True), ecfg.models_file)
+    entries, source = model_entries(OmegaConf.to_container(ecfg.models, resolve=True), ecfg.models_file)
     if ecfg.models_file is not None:
         run.record_input(ecfg.models_file)
-    specs = ev.parse_model_specs(entries, source)
+    specs = parse_model_specs(entries, source)
     models = [spec.name for spec in specs]
     num_judges = int(ecfg.num_judges)
 
@@ -175,12 +167,15 @@ def run(cfg: DictConfig, run: Run) -> None:
 
     call_cache = CallCache(Path(ecfg.cache_dir) / "calls.jsonl")
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    responses, response_results = _generate_responses(specs, items, ecfg, model_cfg, base_model, call_cache)
+    prompts = [PromptItem.from_text(item.question_id, item.question, ecfg.system_prompt) for item in items]
+    generated = generate_responses(specs, prompts, ecfg, ecfg.api, model_cfg, base_model, call_cache,
+                                   overwrite=bool(ecfg.overwrite_responses))  # fmt: skip
+    responses = generated.responses
     usage_rows: list[dict[str, Any]] = []
     by_part: dict[str, list[CallResult]] = {}
     failed_responses = []
     for spec in specs:
-        calls, results = response_results[spec.name]
+        calls, results = generated.calls[spec.name], generated.results[spec.name]
         rows = [{"question_id": item.question_id, "clause_id": item.clause_id, "question": item.question, "model": spec.name,
                  "response": result.text, "error": result.error}
                 for item, result in zip(items, results, strict=True)]  # fmt: skip
@@ -197,17 +192,18 @@ def run(cfg: DictConfig, run: Run) -> None:
     sections: list[str] = []
     judgement_counts: list[dict[str, Any]] = []
     metrics: dict[str, Any] = {"questions": len(items), "models": models, "num_judges": num_judges,
-                               "call_counts": ev.call_counts(len(items), len(specs), num_judges, ecfg.mode)}  # fmt: skip
+                               "call_counts": budget.call_counts(len(items), len(specs), num_judges, ecfg.mode)}  # fmt: skip
     if ecfg.mode in ("pairwise", "both"):
-        calls = ev.pairwise_calls(items, models, responses, num_judges, judge.identity)
-        results = _judge(calls, judge, call_cache, lambda text: parse_pairwise(text) is not None, "pairwise")
-        rows = ev.pairwise_rows(items, models, responses, num_judges, results)
-        prefs = ev.preferences(rows, models)
+        pairwise = pairwise_jobs(items, models, responses, num_judges, judge.identity)
+        calls = [job.call for job in pairwise]
+        results = _judge(calls, judge, call_cache, accept_pairwise, "pairwise")
+        rows = pairwise_rows(pairwise, results, responses)
+        prefs = preferences(rows, models)
         run.write_jsonl("pairwise.jsonl", rows)
         run.write_jsonl("preferences.jsonl", prefs)
         usage_rows += _usage_rows("pairwise", calls, results)
         by_part["pairwise"] = results
-        effects = ev.order_effects(rows)
+        effects = order_effects(rows)
         invalid = sum(row["invalid"] for row in rows)
         metrics.update(pairwise_judgements=len(calls), pairwise_invalid=invalid, **effects)
         judgement_counts.append(
@@ -222,11 +218,12 @@ def run(cfg: DictConfig, run: Run) -> None:
             _win_plot(run, prefs, models),
         ]
     if ecfg.mode in ("listwise", "both"):
-        calls = ev.listwise_calls(items, models, responses, num_judges, judge.identity, int(ecfg.seed))
+        listwise = listwise_jobs(items, models, responses, num_judges, judge.identity, int(ecfg.seed))
+        calls = [job.call for job in listwise]
         results = _judge(
             calls, judge, call_cache, lambda text: parse_ranking(text, len(models)) is not None, "listwise"
         )
-        rows = ev.listwise_rows(items, models, responses, num_judges, results, int(ecfg.seed))
+        rows = listwise_rows(listwise, results, models, responses)
         run.write_jsonl("listwise.jsonl", rows)
         usage_rows += _usage_rows("listwise", calls, results)
         by_part["listwise"] = results
@@ -237,7 +234,7 @@ def run(cfg: DictConfig, run: Run) -> None:
         sections += [
             "## Listwise rankings\n\nEach judge saw the responses in its own shuffled order; rank 1 = best, "
             "averaged over valid rankings.\n",
-            markdown_table(ev.listwise_summary(rows, models)),
+            markdown_table(listwise_summary(rows, models)),
         ]
 
     run.write_jsonl("usage.jsonl", usage_rows)
