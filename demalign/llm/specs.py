@@ -18,8 +18,9 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One entry of `evaluate.models`: a local checkpoint (`path`; None = the `model` group's base
-    model) or an API model (`model`, a litellm id, optionally served at `base_url`)."""
+    """One model that answers prompts (an entry of `evaluate.models`): a local checkpoint (`path`;
+    None = the `model` group's base model) or an API model (`model`, a litellm id, optionally served
+    at `base_url`)."""
 
     name: str
     kind: str
