@@ -77,7 +77,9 @@ def config_hash(record: dict[str, Any]) -> str:
 def render_report(run: Run, kind: str, status: str, error: str | None) -> str:
     """report.md: a header this function owns, then each section under its own `## ` heading."""
     shown = " ".join(run.overrides) if run.overrides else "(none: defaults)"
-    parts = [f"# demalign {kind} `{run.stage}`\n\n- status: **{status}**\n- folder: `{run.dir}`\n- overrides: `{shown}`\n"]
+    parts = [
+        f"# demalign {kind} `{run.stage}`\n\n- status: **{status}**\n- folder: `{run.dir}`\n- overrides: `{shown}`\n"
+    ]
     parts += [f"## {title}\n\n{body}" for title, body in run.sections]
     if error is not None:
         parts.append(f"## Error\n\n```\n{error}\n```\n")

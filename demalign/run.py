@@ -60,7 +60,9 @@ OmegaConf.register_new_resolver("job_name", job_name, replace=True)
 OmegaConf.register_new_resolver("run_folder", run_folder, replace=True)
 
 
-def run_recipe(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None, resume: bool = False) -> Any:
+def run_recipe(
+    cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None, resume: bool = False
+) -> Any:
     """Run `cfg.recipe.name` in `run_dir`: its steps in sub-folders, one manifest and report for all."""
     from demalign.recipes import recipe_module
     from demalign.recipes.context import RecipeContext

@@ -6,6 +6,7 @@ same request always gets the same answer (reruns are comparable):
 - a question-generation prompt (asks for a JSON object with "questions") -> that many distinct questions;
 - a pairwise judge prompt (mentions `[[A]]`) -> one of `[[A]]`, `[[B]]`, `[[TIE]]`;
 - a listwise judge prompt (mentions `[[RANKING:`) -> a permutation of the labels it lists;
+- a pointwise critic prompt (asks for a JSON object with "score") -> a score on its scale and a reason;
 - anything else -> an answer of a few sentences.
 
 Faults are injected on demand with probability `fault_rate`, drawn from a seeded generator, choosing
@@ -51,6 +52,10 @@ def scripted_reply(messages: list[dict[str, str]]) -> str:
         labels = sorted(set(re.findall(r"\[\[Response ([A-Z])\]\]", text)))
         random.Random(seed).shuffle(labels)
         return f"Reasoning omitted.\n[[RANKING: {' > '.join(labels)}]]"
+    if '"score"' in text:
+        scale = re.search(r"from (-?\d+) \(worst\) to (-?\d+) \(best\)", text)
+        low, high = (int(scale.group(1)), int(scale.group(2))) if scale else (1, 5)
+        return json.dumps({"score": low + seed % (high - low + 1), "reason": "Scripted critique."})
     if "[[A]]" in text:
         return f"Both are fine; weighing them.\n{('[[A]]', '[[B]]', '[[TIE]]')[seed % 3]}"
     sentences = 1 + seed % 4

@@ -1,8 +1,11 @@
-"""Constitution questions and LLM-judge evaluation.
+"""Judging protocols: what a judge or critic is asked and how its answers become rows.
 
-- `constitution`: load a constitution (bundled default or the user's YAML/text file) and its question bank.
-- `calls`: chat calls keyed by a hash, an append-only JSONL cache, retries, concurrency and rate limits.
-- `backends`: who answers a call: litellm (any API), a local transformers model, the heuristic judge.
-- `prompts`: judge and question-generation prompts, and the strict parsers of their answers.
-- `evaluation`: pairwise (both orders) and listwise judgements, aggregation, call-count formulas.
+- `prompts`: the labelled-response block and the judge messages (templates in `data/prompts/`).
+- `pairwise`: both presentation orders per pair, strict verdict parsing, rows, preferences, order effects.
+- `listwise`: seeded shuffles, strict ranking parsing, rows, per-model summary.
+- `pointwise`: a critic's score + reason on an integer scale; invalid answers are recorded, never scored.
+- `budget`: call and token counts for dry runs.
+
+Calls go through `demalign.llm`; each protocol builds its calls together with what they judge, so
+answers attach to the right pair, question or response whatever order they come back in.
 """

@@ -99,7 +99,9 @@ class RecipeContext:
             try:
                 _, outputs = run_stage(module, opts, env, inputs, path, self.run.overrides, self.resume)
             except BaseException:
-                self._progress(label, f"failed after {time.monotonic() - started:.1f} s (see {path / REPORT})")
+                self._progress(
+                    label, f"failed after {time.monotonic() - started:.1f} s (see {path / REPORT})"
+                )
                 raise
             manifest, status = json.loads((path / MANIFEST).read_text(encoding="utf-8")), "done"
         self._fold(label, folder, manifest)

@@ -2,7 +2,7 @@
 
     demalign                                              # every step, four dataset modes, offline
     demalign recipe.stages=[prepare,train] dataset_mode=soft
-    demalign recipe.stages=[questions,generate,evaluate,rank] evaluate.models_file=<collect run>/evaluate_models.json
+    demalign recipe.stages=[questions,generate,evaluate,rank] generate.models_file=<collect run>/evaluate_models.json
 
 Per dataset mode: prepare (PRISM pairs, panel weights) -> train (weighted DPO). Then once: questions
 per constitution clause -> generate (the base model and every mode's checkpoint answer them) ->
@@ -18,11 +18,11 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from demalign.errors import ConfigError
-from demalign.judging.evaluation import ModelSpec
+from demalign.llm.specs import ModelSpec
 from demalign.recipes.context import RecipeContext
-from demalign.stages import evaluate, prepare, questions, rank, train
+from demalign.stages import evaluate, generate, prepare, questions, rank, train
 
-STEPS = ("prepare", "train", "questions", "evaluate", "rank")
+STEPS = ("prepare", "train", "questions", "generate", "evaluate", "rank")
 
 
 def run(ctx: RecipeContext, opts: DictConfig) -> None:
@@ -36,24 +36,34 @@ def run(ctx: RecipeContext, opts: DictConfig) -> None:
                 folder=f"{mode}/prepare", env=ctx.env(prepare, dataset_mode={"name": mode}), label=f"prepare ({mode})",
             )  # fmt: skip
         if "train" in steps:
-            trained = ctx.stage(train, ctx.options("train"), train.Inputs(data.dataset), folder=f"{mode}/train",
-                                label=f"train ({mode})")
+            trained = ctx.stage(
+                train,
+                ctx.options("train"),
+                train.Inputs(data.dataset),
+                folder=f"{mode}/train",
+                label=f"train ({mode})",
+            )
             checkpoints[mode] = ModelSpec(name=mode, kind="local", path=str(trained.checkpoint))
 
     if "questions" in steps:
-        question_set = ctx.stage(
-            questions, ctx.options("questions"), questions.Inputs.from_config(ctx.options("questions"), ctx.env(questions)),
-            folder="questions",
-        )  # fmt: skip
-        questions_dir = question_set.questions_dir
-    elif "evaluate" in steps:
-        questions_dir = evaluate.Inputs.from_config(ctx.options("evaluate"), ctx.env(evaluate)).questions_dir
+        constitution = questions.Inputs.from_config(ctx.options("questions"), ctx.env(questions))
+        questions_dir = ctx.stage(
+            questions, ctx.options("questions"), constitution, folder="questions"
+        ).questions_dir
+    elif "generate" in steps:
+        questions_dir = generate.Inputs.from_config(ctx.options("generate"), ctx.env(generate)).questions_dir
 
-    if "evaluate" in steps:
+    if "generate" in steps:
         models = models_to_compare(ctx, opts, checkpoints)
+        answers = ctx.stage(
+            generate, ctx.options("generate"), generate.Inputs(questions_dir, models, "panel_dpo models"),
+            folder="generate",
+        )  # fmt: skip
+        if ctx.options("generate").dry_run:
+            return  # a dry run writes no responses: nothing to judge yet
+    if "evaluate" in steps:
         verdicts = ctx.stage(
-            evaluate, ctx.options("evaluate"), evaluate.Inputs(questions_dir, tuple(models), "panel_dpo models"),
-            folder="evaluate",
+            evaluate, ctx.options("evaluate"), evaluate.Inputs(answers.responses_dir), folder="evaluate"
         )
     if "rank" in steps:
         scores = ctx.stage(
@@ -69,7 +79,7 @@ def checked_steps(steps: list[str]) -> list[str]:
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
         raise ConfigError(f"recipe.stages: unknown step(s) {unknown}; choose from {list(STEPS)}")
-    needs = {"train": "prepare", "rank": "evaluate"}
+    needs = {"train": "prepare", "evaluate": "generate", "rank": "evaluate"}
     for step, before in needs.items():
         if step in steps and before not in steps:
             raise ConfigError(
@@ -89,13 +99,12 @@ def dataset_modes(opts: DictConfig, configured_mode: str, overrides: list[str]) 
 
 def models_to_compare(
     ctx: RecipeContext, opts: DictConfig, checkpoints: dict[str, ModelSpec]
-) -> list[ModelSpec]:
+) -> tuple[ModelSpec, ...]:
     """The untrained base model and every mode's checkpoint, or, when this run trained nothing,
-    the models the config lists (`evaluate.models` / `evaluate.models_file`)."""
+    the models the config lists (`generate.models` / `generate.models_file`)."""
     if checkpoints:
-        base = ModelSpec(name=str(opts.base_model_name), kind="local", path=None)
-        return [base, *checkpoints.values()]
-    return list(evaluate.Inputs.from_config(ctx.options("evaluate"), ctx.env(evaluate)).models)
+        return (ModelSpec(name=str(opts.base_model_name), kind="local", path=None), *checkpoints.values())
+    return generate.Inputs.from_config(ctx.options("generate"), ctx.env(generate)).models
 
 
 def leaderboard_text(rows: list[dict]) -> str:
@@ -106,4 +115,3 @@ def leaderboard_text(rows: list[dict]) -> str:
         for row in rows
     ]
     return "\n".join(lines)
-

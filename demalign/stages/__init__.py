@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from demalign.artifacts import Run
 
-STAGE_NAMES = ("explore", "prepare", "train", "questions", "evaluate", "rank", "collect")
+STAGE_NAMES = ("explore", "prepare", "train", "questions", "generate", "evaluate", "rank", "collect")
 ALWAYS_SHARED = ("seed", "paths")
 
 

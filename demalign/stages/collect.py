@@ -3,7 +3,7 @@
     demalign -m experiment=panel_sweep
     demalign stage=collect collect.sweep_dir=outputs/panel_dpo/multirun/<timestamp>
     demalign recipe=panel_dpo recipe.stages=[questions,evaluate,rank] \\
-        evaluate.models_file=outputs/collect/<run>/evaluate_models.json
+        generate.models_file=outputs/collect/<run>/evaluate_models.json
 """
 
 from __future__ import annotations
@@ -55,10 +55,12 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
         jobs=len(jobs), failed=int((jobs["status"] != "ok").sum()), checkpoints=len(models) - 1
     )
     print(table)
-    run.section(f"Sweep `{inputs.sweep_dir}`", f"{len(jobs)} jobs, {run.metrics['failed']} failed.\n\n{table}")
+    run.section(
+        f"Sweep `{inputs.sweep_dir}`", f"{len(jobs)} jobs, {run.metrics['failed']} failed.\n\n{table}"
+    )
     run.section(
         "Models for evaluate",
         f"{len(models)} models (base + checkpoints) in `evaluate_models.json`; "
-        "pass it with `evaluate.models_file=<path>`.",
+        "pass it with `generate.models_file=<path>`.",
     )
     return Outputs.in_folder(run.dir)

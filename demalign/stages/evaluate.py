@@ -1,19 +1,18 @@
-"""Models answer constitution questions; a judge compares the answers pairwise and/or listwise.
+"""A judge compares every model's answers to the same questions: pairwise and/or listwise.
 
-    demalign stage=evaluate judge=heuristic evaluate.questions_dir=<questions run>/questions \
-        'evaluate.models=[{name: base, kind: local, path: null}, {name: full, kind: local, path: <train run>/checkpoint}]'
+    demalign stage=evaluate judge=heuristic evaluate.responses_dir=<generate run>/responses
     demalign stage=evaluate judge=litellm evaluate.dry_run=true ...     # counts, tokens, cost; sends nothing
 
-Writes `responses/<model>.jsonl`, `pairwise.jsonl` and/or `listwise.jsonl`, `preferences.jsonl`,
-`usage.jsonl` (tokens and cost per call) and `report.md`. Every response and judgement goes through
-the call cache in `evaluate.cache_dir`: a rerun (also after a kill) repeats no finished call and
-re-asks failed or unparseable ones.
+Reads a response set (the generate stage's `responses/`) and writes `pairwise.jsonl` and/or
+`listwise.jsonl`, `preferences.jsonl` and `usage.jsonl` (tokens and cost per call). Every judgement
+goes through the call cache in `evaluate.cache_dir`: a rerun (also after a kill) repeats no finished
+call and re-asks failed or unparseable ones.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -22,41 +21,46 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from demalign.artifacts import Run
-from demalign.errors import ConfigError, DataError
-from demalign.judging import evaluation as ev
-from demalign.judging.calls import CallCache, CallResult, ChatCall, execute, usage_summary
-from demalign.judging.prompts import parse_pairwise, parse_ranking
-from demalign.judging.roles import Role, judge_role, response_role
+from demalign.constitution.questions import Item
+from demalign.errors import ConfigError
+from demalign.judging import budget
+from demalign.judging.listwise import listwise_jobs, listwise_rows, listwise_summary, parse_ranking
+from demalign.judging.pairwise import (
+    accept_pairwise,
+    order_effects,
+    pairwise_jobs,
+    pairwise_rows,
+    preferences,
+)
+from demalign.judging.responses import load_response_set
+from demalign.llm.cache import CallCache
+from demalign.llm.calls import CallResult, ChatCall
+from demalign.llm.execute import execute, usage_rows, usage_section, usage_summary
+from demalign.llm.roles import Role, judge_role
 from demalign.reports import markdown_table, new_figure, save_figure
 
 log = logging.getLogger(__name__)
 
 OPTIONS = "evaluate"
-SHARED = ("model", "judge")
+SHARED = ("model", "judge")  # model: the hf judge defaults to the model group's base model
 MODES = ("pairwise", "listwise", "both")
 RANK_INPUTS = ("pairwise", "listwise", "preferences")
-COUNT_FORMULAS = {"responses": "Q·M", "pairwise": "Q·M(M−1)/2 pairs·2 orders·J", "listwise": "Q·J"}
+COUNT_FORMULAS = {"pairwise": "Q·M(M−1)/2 pairs·2 orders·J", "listwise": "Q·J"}
 JUDGEMENT_COLUMNS = ["mode", "judgements", "valid", "invalid", "order pairs compared", "flipped by order", "flip rate",
                      "first shown wins"]  # fmt: skip
-USAGE_COLUMNS = ["part", "calls", "new_calls", "cached_calls", "attempts", "failed", "invalid", "prompt_tokens",
-                 "completion_tokens", "cost_new", "cost_total"]  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Inputs:
-    questions_dir: Path  # questions/clause_XX.json from the questions stage
-    models: tuple[ev.ModelSpec, ...]  # compared in this order (pairs are (i, j) with i before j)
-    models_source: str = "evaluate.models"  # where the list came from, for error messages
+    responses_dir: Path  # the generate stage's responses/: models.json + <model>.jsonl
 
     @classmethod
     def from_config(cls, opts: DictConfig, env: DictConfig) -> Inputs:
-        entries, source = ev.model_entries(OmegaConf.to_container(opts.models), opts.models_file)
-        return cls(Path(opts.questions_dir), tuple(ev.parse_model_specs(entries, source)), source)
+        return cls(Path(opts.responses_dir))
 
 
 @dataclass(frozen=True)
 class Outputs:
-    responses_dir: Path  # responses/<model>.jsonl
     pairwise: Path | None  # each None when the mode did not produce it
     listwise: Path | None
     preferences: Path | None
@@ -64,27 +68,7 @@ class Outputs:
     @classmethod
     def in_folder(cls, folder: Path) -> Outputs:
         found = {kind: Path(folder) / f"{kind}.jsonl" for kind in RANK_INPUTS}
-        return cls(Path(folder) / "responses", **{k: p if p.is_file() else None for k, p in found.items()})
-
-
-def _generate_responses(
-    specs: Sequence[ev.ModelSpec], items: Sequence[ev.Item], ecfg: DictConfig, model_cfg: Any,
-    base_model: Callable[[], str], call_cache: CallCache,
-) -> tuple[dict[str, dict[str, str]], dict[str, tuple[list[ChatCall], list[CallResult]]]]:  # fmt: skip
-    """{model: {question_id: response}} and {model: (calls, results)}."""
-    generation = {
-        key: ecfg[key] for key in ("max_new_tokens", "do_sample", "temperature", "seed", "batch_size")
-    }
-    responses, results = {}, {}
-    for spec in specs:
-        role = response_role(spec, generation, ecfg.api, model_cfg, base_model)
-        calls = [ChatCall(role.identity.name, ev.response_messages(item, ecfg.system_prompt), role.identity.settings)
-                 for item in items]  # fmt: skip
-        answers = execute(calls, lambda role=role: role.backend, call_cache, role.policy,
-                          force=bool(ecfg.overwrite_responses), desc=f"responses {spec.name}")  # fmt: skip
-        results[spec.name] = (calls, answers)
-        responses[spec.name] = {item.question_id: r.text for item, r in zip(items, answers, strict=True)}
-    return responses, results
+        return cls(**{kind: path if path.is_file() else None for kind, path in found.items()})
 
 
 def _judge(
@@ -93,63 +77,41 @@ def _judge(
     return execute(calls, lambda: judge.backend, call_cache, judge.policy, accept, desc=desc)
 
 
-def _usage_rows(part: str, calls: Sequence[ChatCall], results: Sequence[CallResult]) -> list[dict[str, Any]]:
-    seen: set[str] = set()
-    rows = []
-    for call, result in zip(calls, results, strict=True):
-        if result.key in seen:
-            continue
-        seen.add(result.key)
-        rows.append({"part": part, "key": result.key, "model": call.model, "sample": call.sample, "cached": result.cached,
-                     "attempts": result.attempts, "valid": result.valid, "prompt_tokens": result.prompt_tokens,
-                     "completion_tokens": result.completion_tokens, "cost": result.cost,
-                     "latency_s": round(result.latency_s, 4), "error": result.error})  # fmt: skip
-    return rows
-
-
 def _dry_run(
-    ecfg: DictConfig, judge_cfg: DictConfig, run: Run, items: list[ev.Item], specs: Sequence[ev.ModelSpec], judge: Role
+    ecfg: DictConfig, judge_cfg: DictConfig, run: Run, items: list[Item], models: list[str],
+    responses: dict[str, dict[str, str]], judge: Role,
 ) -> None:  # fmt: skip
-    from demalign.judging.litellm_backend import expected_cost
+    """Judge calls, upper-bound tokens (judge prompts sized with the longest real response) and the
+    expected cost; sends nothing."""
+    from demalign.llm.litellm_backend import expected_cost
 
     judge_budget = int(judge_cfg.get("max_output_tokens") or judge_cfg.get("max_new_tokens") or 0)
-    estimate = ev.expected_tokens(items, len(specs), int(ecfg.num_judges), ecfg.mode, ecfg.system_prompt,
-                                  int(ecfg.max_new_tokens), judge_budget)  # fmt: skip
+    longest = max(budget.estimate_tokens(text) for answers in responses.values() for text in answers.values())
+    estimate = budget.expected_tokens(
+        items, len(models), int(ecfg.num_judges), ecfg.mode, None, longest, judge_budget
+    )
     rows = []
     for part, numbers in estimate.items():
         if part == "responses":
-            api_specs = [s for s in specs if s.kind == "litellm"]
-            share = len(api_specs) / len(specs)
-            costs = [expected_cost(str(s.model), int(numbers["prompt_tokens"] / len(specs)),
-                                   int(numbers["completion_tokens"] / len(specs))) for s in api_specs]  # fmt: skip
-            cost = None if any(c is None for c in costs) else sum(costs)
-            rows.append(
-                {
-                    "part": part,
-                    **numbers,
-                    "api_calls": int(numbers["calls"] * share),
-                    "expected_cost_usd": cost,
-                }
-            )
-        else:
-            priced = judge.price_model is not None
-            cost = (
-                expected_cost(judge.price_model, numbers["prompt_tokens"], numbers["completion_tokens"])
-                if priced
-                else 0.0
-            )
-            rows.append(
-                {
-                    "part": part,
-                    **numbers,
-                    "api_calls": numbers["calls"] if priced else 0,
-                    "expected_cost_usd": cost,
-                }
-            )
+            continue
+        priced = judge.price_model is not None
+        cost = (
+            expected_cost(judge.price_model, numbers["prompt_tokens"], numbers["completion_tokens"])
+            if priced
+            else 0.0
+        )
+        rows.append(
+            {
+                "part": part,
+                **numbers,
+                "api_calls": numbers["calls"] if priced else 0,
+                "expected_cost_usd": cost,
+            }
+        )
     formulas = (
-        f"Q = {len(items)} questions, M = {len(specs)} models, J = {ecfg.num_judges} judges: responses = Q·M; "
-        "pairwise = Q·M(M−1)/2·2 orders·J; listwise = Q·J. Tokens are upper bounds (every completion uses its "
-        "whole budget; 4 characters per token); cost is litellm's bundled price (None = unknown)."
+        f"Q = {len(items)} questions, M = {len(models)} models, J = {ecfg.num_judges} judges: pairwise = "
+        "Q·M(M−1)/2·2 orders·J; listwise = Q·J. Judge prompts are sized with the longest response; completions "
+        "use their whole budget (4 characters per token); cost is litellm's bundled price (None = unknown)."
     )
     table = markdown_table(rows)
     print(f"evaluate.dry_run: nothing sent.\n{formulas}\n{table}")
@@ -177,15 +139,9 @@ def _win_plot(run: Run, prefs: list[dict[str, Any]], models: list[str]) -> str:
 def run(ecfg: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
     if ecfg.mode not in MODES:
         raise ConfigError(f"evaluate.mode={ecfg.mode!r}; choose one of {list(MODES)}")
-    questions_dir = inputs.questions_dir
-    items = ev.select_items(
-        ev.load_items(questions_dir), ecfg.questions_per_clause, ecfg.max_questions, int(ecfg.seed)
-    )
-    run.record_input(questions_dir)
+    items, specs, responses = load_response_set(inputs.responses_dir)
+    run.record_input(inputs.responses_dir)
     run.seeds["evaluate.seed"] = int(ecfg.seed)
-    if Path(inputs.models_source).is_file():
-        run.record_input(inputs.models_source)
-    specs = list(inputs.models)
     models = [spec.name for spec in specs]
     num_judges = int(ecfg.num_judges)
 
@@ -197,44 +153,29 @@ def run(ecfg: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
 
     judge = judge_role(OmegaConf.to_container(env.judge), base_model)
     if ecfg.dry_run:
-        _dry_run(ecfg, env.judge, run, items, specs, judge)
+        _dry_run(ecfg, env.judge, run, items, models, responses, judge)
         return Outputs.in_folder(run.dir)
 
     call_cache = CallCache(Path(ecfg.cache_dir) / "calls.jsonl")
-    model_cfg = OmegaConf.to_container(env.model)
-    responses, response_results = _generate_responses(specs, items, ecfg, model_cfg, base_model, call_cache)
-    usage_rows: list[dict[str, Any]] = []
+    usage: list[dict[str, Any]] = []
     by_part: dict[str, list[CallResult]] = {}
-    failed_responses = []
-    for spec in specs:
-        calls, results = response_results[spec.name]
-        rows = [{"question_id": item.question_id, "clause_id": item.clause_id, "question": item.question, "model": spec.name,
-                 "response": result.text, "error": result.error}
-                for item, result in zip(items, results, strict=True)]  # fmt: skip
-        run.write_jsonl(f"responses/{spec.name}.jsonl", rows)
-        failed_responses += [f"{spec.name}/{row['question_id']}" for row in rows if row["response"] is None]
-        usage_rows += _usage_rows(f"responses:{spec.name}", calls, results)
-        by_part.setdefault("responses", []).extend(results)
-    if failed_responses:
-        raise DataError(
-            f"evaluate: {len(failed_responses)} responses failed after all retries ({failed_responses[:5]} ...); "
-            f"see responses/*.jsonl in {run.dir} for the errors. Rerun to retry them (finished calls are cached)."
-        )
-
     sections: list[tuple[str, str]] = []
     judgement_counts: list[dict[str, Any]] = []
+    call_counts = {k: v for k, v in budget.call_counts(len(items), len(specs), num_judges, ecfg.mode).items()
+                   if k != "responses"}  # fmt: skip
     metrics: dict[str, Any] = {"questions": len(items), "models": models, "num_judges": num_judges,
-                               "call_counts": ev.call_counts(len(items), len(specs), num_judges, ecfg.mode)}  # fmt: skip
+                               "call_counts": call_counts}  # fmt: skip
     if ecfg.mode in ("pairwise", "both"):
-        calls = ev.pairwise_calls(items, models, responses, num_judges, judge.identity)
-        results = _judge(calls, judge, call_cache, lambda text: parse_pairwise(text) is not None, "pairwise")
-        rows = ev.pairwise_rows(items, models, responses, num_judges, results)
-        prefs = ev.preferences(rows, models)
+        pairwise = pairwise_jobs(items, models, responses, num_judges, judge.identity)
+        calls = [job.call for job in pairwise]
+        results = _judge(calls, judge, call_cache, accept_pairwise, "pairwise")
+        rows = pairwise_rows(pairwise, results, responses)
+        prefs = preferences(rows, models)
         run.write_jsonl("pairwise.jsonl", rows)
         run.write_jsonl("preferences.jsonl", prefs)
-        usage_rows += _usage_rows("pairwise", calls, results)
+        usage += usage_rows("pairwise", calls, results)
         by_part["pairwise"] = results
-        effects = ev.order_effects(rows)
+        effects = order_effects(rows)
         invalid = sum(row["invalid"] for row in rows)
         metrics.update(pairwise_judgements=len(calls), pairwise_invalid=invalid, **effects)
         judgement_counts.append(
@@ -248,13 +189,14 @@ def run(ecfg: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
             f"never counted as a win, loss or tie.\n\n{markdown_table(prefs)}\n{_win_plot(run, prefs, models)}",
         ))  # fmt: skip
     if ecfg.mode in ("listwise", "both"):
-        calls = ev.listwise_calls(items, models, responses, num_judges, judge.identity, int(ecfg.seed))
+        listwise = listwise_jobs(items, models, responses, num_judges, judge.identity, int(ecfg.seed))
+        calls = [job.call for job in listwise]
         results = _judge(
             calls, judge, call_cache, lambda text: parse_ranking(text, len(models)) is not None, "listwise"
         )
-        rows = ev.listwise_rows(items, models, responses, num_judges, results, int(ecfg.seed))
+        rows = listwise_rows(listwise, results, models, responses)
         run.write_jsonl("listwise.jsonl", rows)
-        usage_rows += _usage_rows("listwise", calls, results)
+        usage += usage_rows("listwise", calls, results)
         by_part["listwise"] = results
         invalid = sum(row["invalid"] for row in rows)
         metrics.update(listwise_judgements=len(calls), listwise_invalid=invalid)
@@ -263,21 +205,17 @@ def run(ecfg: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
         sections.append((
             "Listwise rankings",
             "Each judge saw the responses in its own shuffled order; rank 1 = best, averaged over valid "
-            f"rankings.\n\n{markdown_table(ev.listwise_summary(rows, models))}",
+            f"rankings.\n\n{markdown_table(listwise_summary(rows, models))}",
         ))  # fmt: skip
 
-    run.write_jsonl("usage.jsonl", usage_rows)
-    usage = [{"part": part, **usage_summary(results)} for part, results in by_part.items()]
-    metrics["usage"] = usage
+    run.write_jsonl("usage.jsonl", usage)
+    metrics["usage"] = [{"part": part, **usage_summary(results)} for part, results in by_part.items()]
     run.metrics.update(metrics)
-    counts = [
-        {"calls": part, "formula": COUNT_FORMULAS[part], "count": n}
-        for part, n in metrics["call_counts"].items()
-    ]
+    counts = [{"calls": part, "formula": COUNT_FORMULAS[part], "count": n} for part, n in call_counts.items()]
     run.section(
         "Evaluation",
-        f"Judge `{judge.identity.name}` ({env.judge.backend}); Q = {len(items)} questions from "
-        f"`{questions_dir}`, M = {len(models)} models ({', '.join(models)}), J = {num_judges} judges per item.\n\n"
+        f"Judge `{judge.identity.name}` ({env.judge.backend}); Q = {len(items)} questions, M = {len(models)} "
+        f"models ({', '.join(models)}) from `{inputs.responses_dir}`, J = {num_judges} judges per item.\n\n"
         f"{markdown_table(counts)}",
     )
     run.section(
@@ -289,10 +227,5 @@ def run(ecfg: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
     )
     for title, body in sections:
         run.section(title, body)
-    run.section(
-        "Tokens and cost",
-        "Distinct calls (per call in `usage.jsonl`); new = sent in this run, cached = served from the call "
-        "cache. Cost in USD from litellm's prices (empty = unknown price; local models and the heuristic judge "
-        f"cost 0).\n\n{markdown_table(usage, USAGE_COLUMNS)}",
-    )
+    run.section("Tokens and cost", usage_section(metrics["usage"]))
     return Outputs.in_folder(run.dir)

@@ -48,9 +48,7 @@ class Outputs:
         return cls(dataset=Path(folder) / DATASET)
 
 
-def _panel_weights(
-    mode: DatasetMode, survey, panel_cfg: DictConfig, run: Run
-) -> dict[str, float]:
+def _panel_weights(mode: DatasetMode, survey, panel_cfg: DictConfig, run: Run) -> dict[str, float]:
     """Weights from a sortition panel (hard: members at 1.0; soft: selection probabilities > 0),
     with panel.json / panel_report.* written and a report section added."""
     from demalign import panels
@@ -96,9 +94,7 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
     utterances = data.utterances[data.utterances["user_id"].isin(weights)]
     pairs, stats = build_pairs(utterances, strategy)
     if opts.max_pairs is not None and len(pairs) > opts.max_pairs:
-        keep = np.sort(
-            np.random.default_rng(env.seed).choice(len(pairs), opts.max_pairs, replace=False)
-        )
+        keep = np.sort(np.random.default_rng(env.seed).choice(len(pairs), opts.max_pairs, replace=False))
         stats.dropped["over dataset.max_pairs (pairs)"] = len(pairs) - len(keep)
         pairs = [pairs[i] for i in keep]
         run.seeds["dataset.max_pairs"] = int(env.seed)

@@ -18,16 +18,17 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from demalign.artifacts import Run
-from demalign.errors import ConfigError, DataError
-from demalign.judging.calls import CallCache, usage_summary
-from demalign.judging.constitution import (
+from demalign.constitution.clauses import (
     bank_questions,
     default_constitution_path,
     load_constitution,
     select_clauses,
 )
-from demalign.judging.questions import clause_record, generate_questions
-from demalign.judging.roles import litellm_role
+from demalign.constitution.questions import clause_record, generate_questions
+from demalign.errors import ConfigError, DataError
+from demalign.llm.cache import CallCache
+from demalign.llm.execute import usage_summary
+from demalign.llm.roles import litellm_role
 from demalign.reports import markdown_table
 
 log = logging.getLogger(__name__)

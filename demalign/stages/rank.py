@@ -64,7 +64,6 @@ class Outputs:
         )
 
 
-
 def run(settings: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
     methods = _methods(settings)
     sources = _load_sources(settings, inputs, run)
@@ -91,7 +90,9 @@ def run(settings: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outp
 
     run.metrics["leaderboard_method"] = f"{LEADERBOARD_METHOD} ({main.source})"
     run.metrics["leaderboard"] = report.leaderboard(main)
-    run.write_json(LEADERBOARD, {"method": run.metrics["leaderboard_method"], "leaderboard": run.metrics["leaderboard"]})
+    run.write_json(
+        LEADERBOARD, {"method": run.metrics["leaderboard_method"], "leaderboard": run.metrics["leaderboard"]}
+    )
     if style is not None:
         run.metrics["leaderboard_style_control"] = report.leaderboard(style)
     run.metrics.update(

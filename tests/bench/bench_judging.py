@@ -24,9 +24,12 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from demalign.judging.calls import CallCache, CallPolicy, ChatCall, execute
-from demalign.judging.litellm_backend import LiteLLMBackend
-from demalign.judging.prompts import judge_messages, parse_pairwise
+from demalign.judging.pairwise import parse_pairwise
+from demalign.judging.prompts import judge_messages
+from demalign.llm.cache import CallCache
+from demalign.llm.calls import CallPolicy, ChatCall
+from demalign.llm.execute import execute
+from demalign.llm.litellm_backend import LiteLLMBackend
 
 LATENCY_S = 0.1
 CALLS = 512

@@ -1,5 +1,5 @@
-"""stage=evaluate end to end: offline with the heuristic judge over two tiny checkpoints, and with
-litellm against the loopback server (faults, a SIGKILL halfway and a resume, secrets, dry run)."""
+"""generate then evaluate, end to end: offline with the heuristic judge over two tiny checkpoints, and
+with litellm against the loopback server (faults, a SIGKILL halfway and a resume, secrets, dry runs)."""
 
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ from tests.judge_server import JudgeServer
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 REPO = Path(__file__).resolve().parents[2]
 OUTPUTS = (
-    "pairwise.jsonl",
-    "listwise.jsonl",
-    "preferences.jsonl",
-    "responses/model-a.jsonl",
-    "responses/model-b.jsonl",
+    "evaluate/pairwise.jsonl",
+    "evaluate/listwise.jsonl",
+    "evaluate/preferences.jsonl",
+    "generate/responses/model-a.jsonl",
+    "generate/responses/model-b.jsonl",
 )
 
 
@@ -59,12 +59,19 @@ def test_offline_heuristic_over_two_tiny_checkpoints(questions_dir: Path, tmp_pa
             [{"name": f"ckpt{i}", "kind": "local", "path": str(c)} for i, c in enumerate(checkpoints, 1)]
         )
     )
-    cfg = make_cfg("stage=evaluate", "judge=heuristic", f"evaluate.questions_dir={questions_dir}", f"evaluate.models_file={models_file}",
-                   "evaluate.mode=both", "evaluate.max_new_tokens=12", "evaluate.do_sample=true", "evaluate.num_judges=2",
-                   "evaluate.questions_per_clause=2", f"paths.cache_dir={cache}")  # fmt: skip
+    answers = run_configured(
+        make_cfg("stage=generate", f"generate.questions_dir={questions_dir}", f"generate.models_file={models_file}",
+                 "generate.max_new_tokens=12", "generate.do_sample=true", "generate.questions_per_clause=2",
+                 f"paths.cache_dir={cache}"),
+        tmp_path / "generate",
+    )  # fmt: skip
+    for name in ("responses/models.json", "responses/ckpt1.jsonl", "responses/ckpt2.jsonl", "usage.jsonl"):
+        assert (answers.dir / name).is_file(), name
+    assert answers.metrics["questions"] == 6 and answers.metrics["usage"]["calls"] == 12
+    cfg = make_cfg("stage=evaluate", "judge=heuristic", f"evaluate.responses_dir={answers.dir / 'responses'}",
+                   "evaluate.mode=both", "evaluate.num_judges=2", f"paths.cache_dir={cache}")  # fmt: skip
     run = run_configured(cfg, tmp_path / "run")
-    for name in ("pairwise.jsonl", "listwise.jsonl", "preferences.jsonl", "responses/ckpt1.jsonl", "responses/ckpt2.jsonl",
-                 "usage.jsonl", "report.md", "win_share.png"):  # fmt: skip
+    for name in ("pairwise.jsonl", "listwise.jsonl", "preferences.jsonl", "usage.jsonl", "report.md", "win_share.png"):
         assert (run.dir / name).is_file(), name
     pairwise = read_jsonl(run.dir / "pairwise.jsonl")
     assert len(pairwise) == 6  # 3 clauses x 2 questions x 1 pair
@@ -76,16 +83,16 @@ def test_offline_heuristic_over_two_tiny_checkpoints(questions_dir: Path, tmp_pa
     assert all(len(r["rankings"]) == 2 and sorted(r["rankings"][0]) == ["ckpt1", "ckpt2"] for r in listwise)
     [prefs] = read_jsonl(run.dir / "preferences.jsonl")
     assert prefs["wins_i"] + prefs["wins_j"] + prefs["ties"] == 24
-    assert run.metrics["call_counts"] == {"responses": 12, "pairwise": 24, "listwise": 12}
+    assert run.metrics["call_counts"] == {"pairwise": 24, "listwise": 12}
     assert "flip rate" in (run.dir / "report.md").read_text()
 
 
 def api_overrides(server: JudgeServer, questions_dir: Path, cache: Path) -> list[str]:
     models = f"[{{name: model-a, kind: litellm, model: model-a, base_url: {server.base_url}}}, {{name: model-b, kind: litellm, model: model-b, base_url: {server.base_url}}}]"
-    return ["stage=evaluate", "judge=litellm", f"judge.base_url={server.base_url}", "judge.concurrency=2",
-            "judge.retry_backoff=0.01", "judge.max_retries=8", "evaluate.api.retry_backoff=0.01",
-            "evaluate.api.max_retries=8", "evaluate.api.concurrency=2", f"evaluate.questions_dir={questions_dir}",
-            f"evaluate.models={models}", "evaluate.mode=both", "evaluate.num_judges=2", "evaluate.max_questions=8",
+    return ["recipe.stages=[generate,evaluate]", "judge=litellm", f"judge.base_url={server.base_url}",
+            "judge.concurrency=2", "judge.retry_backoff=0.01", "judge.max_retries=8", "generate.api.retry_backoff=0.01",
+            "generate.api.max_retries=8", "generate.api.concurrency=2", f"generate.questions_dir={questions_dir}",
+            f"generate.models={models}", "evaluate.mode=both", "evaluate.num_judges=2", "generate.max_questions=8",
             f"paths.cache_dir={cache}"]  # fmt: skip
 
 
@@ -102,11 +109,11 @@ def test_faults_lose_nothing_and_the_key_stays_out_of_files(
             tmp_path / "run",
         )
         assert sum(server.faults_injected.values()) > 0 and f"Bearer {secret}" in server.authorizations
-    pairwise = read_jsonl(run.dir / "pairwise.jsonl")
+    pairwise = read_jsonl(run.dir / "evaluate" / "pairwise.jsonl")
     assert len(pairwise) == 8 and all(len(r["judgements"]) == 4 for r in pairwise)
     assert all(r["wins_i"] + r["wins_j"] + r["ties"] + r["invalid"] == 4 for r in pairwise)
-    assert all(len(r["rankings"]) + r["invalid"] == 2 for r in read_jsonl(run.dir / "listwise.jsonl"))
-    usage = read_jsonl(run.dir / "usage.jsonl")
+    assert all(len(r["rankings"]) + r["invalid"] == 2 for r in read_jsonl(run.dir / "evaluate" / "listwise.jsonl"))
+    usage = read_jsonl(run.dir / "evaluate" / "usage.jsonl")
     assert all(
         row["cost"] > 0 for row in usage if row["part"] in ("pairwise", "listwise") and row["valid"]
     )  # gpt-5.2 price
@@ -166,21 +173,29 @@ def test_sigkill_halfway_then_resume_repeats_no_finished_call(
         assert (rerun.dir / name).read_bytes() == (ref.dir / name).read_bytes(), name
 
 
-def test_dry_run_sends_nothing_and_prices_the_judge(
+def test_generate_dry_run_sends_nothing_and_stops_the_recipe(
     questions_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     with JudgeServer() as server:
-        overrides = [
-            *api_overrides(server, questions_dir, tmp_path / "cache"),
-            "judge.base_url=null",
-            "evaluate.dry_run=true",
-        ]
+        overrides = [*api_overrides(server, questions_dir, tmp_path / "cache"), "generate.dry_run=true"]
         run = run_configured(make_cfg(*overrides), tmp_path / "run")
         assert server.requests == 0
-    printed = capsys.readouterr().out
-    assert "nothing sent" in printed and "pairwise" in printed
-    estimate = {row["part"]: row for row in run.metrics["estimate"]}
+    assert "generate.dry_run: nothing sent" in capsys.readouterr().out
+    estimate = run.metrics["generate"]["estimate"]
+    assert [row["model"] for row in estimate] == ["model-a", "model-b"]
+    assert all(row["calls"] == 8 and row["expected_cost_usd"] is None for row in estimate)  # no price for model-a/b
+    assert not (run.dir / "generate" / "responses").exists() and not (run.dir / "evaluate").exists()
+
+
+def test_evaluate_dry_run_prices_the_judge_on_the_real_responses(
+    questions_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    with JudgeServer() as server:
+        overrides = [*api_overrides(server, questions_dir, tmp_path / "cache"), "judge.base_url=null", "evaluate.dry_run=true"]
+        run = run_configured(make_cfg(*overrides), tmp_path / "run")
+        assert server.requests == 8 * 2  # the responses only; no judge call
+    assert "evaluate.dry_run: nothing sent" in capsys.readouterr().out
+    estimate = {row["part"]: row for row in run.metrics["evaluate"]["estimate"]}
     assert estimate["pairwise"]["calls"] == 8 * 1 * 2 * 2 and estimate["listwise"]["calls"] == 8 * 2
     assert estimate["pairwise"]["expected_cost_usd"] > 0  # gpt-5.2 has a price in litellm's map
-    assert estimate["responses"]["expected_cost_usd"] is None  # model-a / model-b have none
-    assert not (run.dir / "pairwise.jsonl").exists()
+    assert not (run.dir / "evaluate" / "pairwise.jsonl").exists()

@@ -28,7 +28,9 @@ def read_clauses(run_dir: Path) -> list[dict]:
 
 
 def test_bank_writes_every_clause_offline(tmp_path: Path) -> None:
-    cfg = make_cfg(tmp_path, "questions.backend=bank", "constitution.start_clause=3", "constitution.end_clause=7")
+    cfg = make_cfg(
+        tmp_path, "questions.backend=bank", "constitution.start_clause=3", "constitution.end_clause=7"
+    )
     run = run_configured(cfg, tmp_path / "run")
     records = read_clauses(run.dir)
     assert [r["clause_id"] for r in records] == [3, 4, 5, 6, 7]

@@ -20,7 +20,9 @@ THETA = np.array([0.0, 0.8, -0.5, 0.3])
 
 def make_cfg(**overrides) -> DictConfig:
     paths = {"output_dir": "outputs", "cache_dir": ".cache"}
-    cfg = OmegaConf.create({"seed": 0, "stage": "rank", "resume": False, "paths": paths, "rank": OmegaConf.load(CONF)})
+    cfg = OmegaConf.create(
+        {"seed": 0, "stage": "rank", "resume": False, "paths": paths, "rank": OmegaConf.load(CONF)}
+    )
     cfg.rank.bootstrap_samples = 50
     for key, value in overrides.items():
         cfg.rank[key] = value
@@ -82,7 +84,8 @@ def test_preferences_only_with_davidson_ties(tmp_path) -> None:
         ],
     )
     run = run_configured(
-        make_cfg(preferences=str(tmp_path / "preferences.jsonl"), ties="davidson", anchor="soft"), tmp_path / "out"
+        make_cfg(preferences=str(tmp_path / "preferences.jsonl"), ties="davidson", anchor="soft"),
+        tmp_path / "out",
     )
     record = json.loads((run.dir / "bradley_terry_scores.json").read_text())
     assert record["scores"]["soft"] == 1000.0 and record["davidson_nu"] > 0

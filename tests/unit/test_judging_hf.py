@@ -8,17 +8,18 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from demalign.judging import evaluation as ev
-from demalign.judging.calls import CallCache, execute, usage_summary
-from demalign.judging.prompts import parse_pairwise
-from demalign.judging.roles import judge_role
+from demalign.constitution.questions import Item
+from demalign.judging.pairwise import pairwise_jobs, pairwise_rows, parse_pairwise
+from demalign.llm.cache import CallCache
+from demalign.llm.execute import execute, usage_summary
+from demalign.llm.roles import judge_role
 from demalign.training.tiny import ensure_tiny_model
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 MODELS = ["model-a", "model-b"]
 ITEMS = [
-    ev.Item("c01_q00", 1, "Be honest about uncertainty.", "Will it rain in Paris next month?"),
-    ev.Item("c02_q00", 2, "Respect disagreement.", "Is pineapple on pizza acceptable?"),
+    Item("c01_q00", 1, "Be honest about uncertainty.", "Will it rain in Paris next month?"),
+    Item("c02_q00", 2, "Respect disagreement.", "Is pineapple on pizza acceptable?"),
 ]
 RESPONSES = {
     "model-a": {
@@ -43,7 +44,8 @@ def test_hf_judge_records_unparseable_verdicts_as_invalid_with_raw_text(tmp_path
     judge = judge_role(
         OmegaConf.to_container(cfg.judge, resolve=True), lambda: pytest.fail("base model built")
     )
-    calls = ev.pairwise_calls(ITEMS, MODELS, RESPONSES, 2, judge.identity)
+    jobs = pairwise_jobs(ITEMS, MODELS, RESPONSES, 2, judge.identity)
+    calls = [job.call for job in jobs]
     assert len(calls) == 8 and judge.identity.name.startswith("hf:")
 
     def accept(text: str) -> bool:
@@ -51,7 +53,7 @@ def test_hf_judge_records_unparseable_verdicts_as_invalid_with_raw_text(tmp_path
 
     cache = CallCache(tmp_path / "calls.jsonl")
     results = execute(calls, lambda: judge.backend, cache, judge.policy, accept)
-    rows = ev.pairwise_rows(ITEMS, MODELS, RESPONSES, 2, results)
+    rows = pairwise_rows(jobs, results, RESPONSES)
 
     judgements = [j for row in rows for j in row["judgements"]]
     assert [j["raw"] for j in judgements] == [r.text for r in results]  # nothing lost, text kept verbatim

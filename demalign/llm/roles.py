@@ -1,4 +1,5 @@
-"""Who answers: the judge named by the `judge` config group, and the models under evaluation.
+"""Who answers: a named role (the judge of the `judge` config group, an API caller such as the
+question writer, a model under evaluation generating responses).
 
 A `Role` bundles a cache identity (name + settings), a call policy, and a factory for its backend.
 The backend is built only when calls are actually sent, so a dry run needs neither an API key nor a
@@ -13,16 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from demalign.errors import ConfigError
-from demalign.judging.calls import AsyncBackend, BatchBackend, CallPolicy
-from demalign.judging.evaluation import JudgeIdentity, ModelSpec
-from demalign.judging.heuristic import HEURISTIC_VERSION, HeuristicBackend, HeuristicWeights
+from demalign.llm.calls import AsyncBackend, BatchBackend, CallPolicy, Identity
+from demalign.llm.heuristic import HEURISTIC_VERSION, HeuristicBackend, HeuristicWeights
+from demalign.llm.specs import ModelSpec
 
 JUDGE_BACKENDS = ("heuristic", "litellm", "hf")
 
 
 @dataclass
 class Role:
-    identity: JudgeIdentity
+    """A caller's identity (its cache key), how its calls are sent, and a lazy backend."""
+
+    identity: Identity
     policy: CallPolicy
     make_backend: Callable[[], AsyncBackend | BatchBackend]
     price_model: str | None = None  # litellm id whose price applies, for dry-run costs
@@ -53,7 +56,7 @@ def litellm_backend_factory(
     model: str, base_url: str | None, api_key_env: str | None, timeout: float, config_key: str
 ) -> Callable[[], AsyncBackend]:
     def make() -> AsyncBackend:
-        from demalign.judging.litellm_backend import LiteLLMBackend
+        from demalign.llm.litellm_backend import LiteLLMBackend
 
         return LiteLLMBackend(model, base_url, api_key_env, timeout, config_key)
 
@@ -64,7 +67,7 @@ def local_backend_factory(
     path: str, model_cfg: Mapping[str, Any], base_path: str | None, generation: Mapping[str, Any]
 ) -> Callable[[], BatchBackend]:
     def make() -> BatchBackend:
-        from demalign.judging.local import TransformersBackend
+        from demalign.llm.local import TransformersBackend
 
         return TransformersBackend(path, model_cfg, base_path, **generation)
 
@@ -82,9 +85,7 @@ def litellm_role(node: Mapping[str, Any], config_key: str, concurrency_key: str 
     make = litellm_backend_factory(
         node["model"], node.get("base_url"), node.get("api_key_env"), float(node["timeout"]), config_key
     )
-    return Role(
-        JudgeIdentity(node["model"], settings), api_policy(node, concurrency_key), make, node["model"]
-    )
+    return Role(Identity(node["model"], settings), api_policy(node, concurrency_key), make, node["model"])
 
 
 def judge_role(judge_cfg: Mapping[str, Any], base_model_path: Callable[[], str]) -> Role:
@@ -101,12 +102,12 @@ def judge_role(judge_cfg: Mapping[str, Any], base_model_path: Callable[[], str])
             tie_margin=float(judge_cfg["tie_margin"]),
         )
         settings = {**weights.__dict__, "version": HEURISTIC_VERSION}
-        return Role(JudgeIdentity("heuristic", settings), CallPolicy(batch_size=256, invalid_retries=0),
+        return Role(Identity("heuristic", settings), CallPolicy(batch_size=256, invalid_retries=0),
                     lambda: HeuristicBackend(weights))  # fmt: skip
     if backend == "litellm":
         return litellm_role(judge_cfg, "judge")
     if backend == "hf":
-        from demalign.judging.local import model_fingerprint
+        from demalign.llm.local import model_fingerprint
 
         path = judge_cfg.get("name_or_path") or base_model_path()
         generation = {
@@ -118,7 +119,7 @@ def judge_role(judge_cfg: Mapping[str, Any], base_model_path: Callable[[], str])
         policy = CallPolicy(
             batch_size=int(judge_cfg["batch_size"]), invalid_retries=int(judge_cfg["invalid_retries"])
         )
-        identity = JudgeIdentity(f"hf:{model_fingerprint(path)}", generation)
+        identity = Identity(f"hf:{model_fingerprint(path)}", generation)
         # The judge node carries the loading keys (torch_dtype, attn_implementation, ...) itself.
         return Role(identity, policy, local_backend_factory(path, judge_cfg, None, generation))
     raise ConfigError(
@@ -141,8 +142,8 @@ def response_role(
         api_key_env = spec.api_key_env or api.get("api_key_env")
         make = litellm_backend_factory(spec.model, spec.base_url, api_key_env, float(api["timeout"]),
                                        f"evaluate.models[{spec.name}]")  # fmt: skip
-        return Role(JudgeIdentity(str(spec.model), settings), api_policy(api), make, spec.model)
-    from demalign.judging.local import model_fingerprint
+        return Role(Identity(str(spec.model), settings), api_policy(api), make, spec.model)
+    from demalign.llm.local import model_fingerprint
 
     is_adapter = bool(spec.path) and Path(str(spec.path), "adapter_config.json").is_file()
     # The base model is resolved (for the tiny default: built) only when this spec needs it.
@@ -150,7 +151,7 @@ def response_role(
     path = spec.path or base
     settings = {key: generation[key] for key in ("max_new_tokens", "do_sample", "temperature", "seed")}
     policy = CallPolicy(batch_size=int(generation["batch_size"]), invalid_retries=0)
-    identity = JudgeIdentity(f"local:{model_fingerprint(path)}", settings)
+    identity = Identity(f"local:{model_fingerprint(path)}", settings)
     return Role(
         identity, policy, local_backend_factory(path, model_cfg, base if is_adapter else None, settings)
     )

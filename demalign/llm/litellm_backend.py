@@ -3,7 +3,7 @@ such as vLLM or llama.cpp via `base_url`).
 
 litellm is imported lazily (its import takes seconds) with `LITELLM_LOCAL_MODEL_COST_MAP=True`, so
 runs never fetch its price map from the internet and prices are reproducible. Retries are ours (see
-`calls.execute`), so litellm's and the OpenAI client's own retries are switched off. The API key is
+`llm.execute`), so litellm's and the OpenAI client's own retries are switched off. The API key is
 read from the environment variable the config names and is scrubbed from any error text we keep.
 """
 
@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from demalign.errors import ConfigError
-from demalign.judging.calls import CallFailed, ChatCall, Completion, TransientError
+from demalign.llm.calls import CallFailed, ChatCall, Completion, TransientError
 
 # Placeholder key for self-hosted OpenAI-compatible servers that ignore keys.
 NO_KEY = "not-needed"

@@ -17,7 +17,7 @@ from typing import Any
 
 from demalign.artifacts import sha256_file
 from demalign.errors import ConfigError
-from demalign.judging.calls import ChatCall, Completion
+from demalign.llm.calls import ChatCall, Completion
 from demalign.training.models import load_tokenizer, model_init_kwargs
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def load_model(path: str | Path, model_cfg: Mapping[str, Any], base_path: str | 
 
 
 class TransformersBackend:
-    """Batched chat generation with a local model (a `calls.BatchBackend`)."""
+    """Batched chat generation with a local model (a `llm.calls.BatchBackend`)."""
 
     def __init__(
         self,

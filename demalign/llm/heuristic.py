@@ -13,19 +13,23 @@ every verdict can be recomputed by hand. Each response gets a score in [0, 1]:
   empty response.
 
 Pairwise: the higher score wins; scores within `tie_margin` are a tie. Listwise: responses are
-sorted by score, best first; equal scores keep their presentation order. The judge answers in the
-same text format as an LLM judge (`[[A]]`, `[[B]]`, `[[TIE]]`, `[[RANKING: B > A > C]]`) preceded
-by its scores, so its verdicts go through the same strict parser and the raw text shows the numbers.
+sorted by score, best first; equal scores keep their presentation order. Pointwise (a critic on a
+`low`..`high` scale): low + round(score * (high - low)), halves rounded up, with the score as the
+reason. It answers in the same text format as an LLM (`[[A]]`, `[[B]]`, `[[TIE]]`,
+`[[RANKING: B > A > C]]`, `{"score": 4, "reason": "..."}`) preceded by its scores where the format
+allows, so its answers go through the same strict parsers and the raw text shows the numbers.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from demalign.judging.calls import ChatCall, Completion
 from demalign.judging.prompts import LABELS, TIE
+from demalign.llm.calls import ChatCall, Completion
 
 # Bump when the scoring changes, so cached heuristic verdicts are not reused.
 HEURISTIC_VERSION = 1
@@ -77,8 +81,15 @@ def score_response(question: str, response: str, weights: HeuristicWeights) -> f
     return weights.relevance * relevance + weights.length * length + weights.diversity * diversity
 
 
+def scale_score(score: float, low: int, high: int) -> int:
+    """A [0, 1] score on the integer scale low..high, halves rounded up: on 1..5, 0.7214 -> 1 + 2.886
+    -> 4 and 0.625 -> 1 + 2.5 -> 4 (round() would give 3). Clamped to [0, 1] first, since weights
+    that sum above 1 can push the score past 1."""
+    return low + math.floor(min(1.0, max(0.0, score)) * (high - low) + 0.5)
+
+
 class HeuristicBackend:
-    """Answers pairwise and listwise judge calls from their payload (question + candidates)."""
+    """Answers pairwise, listwise and pointwise calls from their payload (question + candidates)."""
 
     def __init__(self, weights: HeuristicWeights) -> None:
         self.weights = weights
@@ -89,6 +100,12 @@ class HeuristicBackend:
     def judge(self, payload: dict) -> str:
         question, candidates = payload["question"], payload["candidates"]
         scores = [score_response(question, text, self.weights) for text in candidates]
+        if payload["kind"] == "pointwise":
+            low, high = payload["scale"]
+            reason = (
+                f"Heuristic score {scores[0]:.4f} (relevance, length, diversity) on a {low}..{high} scale."
+            )
+            return json.dumps({"score": scale_score(scores[0], low, high), "reason": reason})
         shown = " ".join(f"{LABELS[i]}={score:.4f}" for i, score in enumerate(scores))
         if payload["kind"] == "pairwise":
             first, second = scores

@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 
 from demalign.errors import ConfigError
-from demalign.judging.calls import CallCache, CallPolicy, ChatCall, execute
-from demalign.judging.litellm_backend import LiteLLMBackend, expected_cost, parse_retry_after
-from demalign.judging.prompts import judge_messages, parse_pairwise
-from tests.judge_server import JudgeServer
+from demalign.judging.pairwise import parse_pairwise
+from demalign.judging.prompts import judge_messages
+from demalign.llm.cache import CallCache
+from demalign.llm.calls import CallPolicy, ChatCall
+from demalign.llm.execute import execute
+from demalign.llm.generation import PromptItem, generate_responses
+from demalign.llm.litellm_backend import LiteLLMBackend, expected_cost, parse_retry_after
+from demalign.llm.specs import ModelSpec
+from tests.judge_server import JudgeServer, scripted_reply
 
 FAST = CallPolicy(concurrency=8, max_retries=8, retry_backoff=0.01, max_backoff=0.05, invalid_retries=2)
 
@@ -124,3 +129,41 @@ def test_expected_cost_uses_litellm_prices() -> None:
     cost = expected_cost("gpt-5.2", 1_000_000, 0)
     assert cost is not None and cost > 0
     assert expected_cost("no-such-model-xyz", 10, 10) is None
+
+
+API = {"timeout": 5, "api_key_env": None, "concurrency": 4, "max_retries": 2, "retry_backoff": 0.01}
+GENERATION = {"max_new_tokens": 32, "do_sample": False, "temperature": 0.7, "seed": 3, "batch_size": 2}
+
+
+def test_generate_responses_keys_by_model_and_prompt_and_caches(server: JudgeServer, tmp_path: Path) -> None:
+    """Two API models x three prompts (one with a system prompt): responses keyed model -> prompt
+    id, each the server's scripted answer to exactly those messages; a rerun sends nothing; a new
+    seed is a new cache key; overwrite=True asks again. No local model is resolved."""
+    specs = [ModelSpec(name, "litellm", model=name, base_url=server.base_url) for name in ("m-a", "m-b")]
+    prompts = [
+        PromptItem.from_text(f"p{i}", f"Question {i}?", "Be brief." if i == 0 else None) for i in range(3)
+    ]
+    assert prompts[0].messages == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Question 0?"},
+    ]
+
+    def generate(cache: CallCache, generation: dict = GENERATION, overwrite: bool = False):
+        return generate_responses(specs, prompts, generation, API, {}, lambda: pytest.fail("base model resolved"),
+                                  cache, overwrite)  # fmt: skip
+
+    first = generate(CallCache(tmp_path / "c.jsonl"))
+    assert list(first.responses) == ["m-a", "m-b"] and list(first.responses["m-a"]) == ["p0", "p1", "p2"]
+    assert first.responses["m-a"]["p1"] == scripted_reply(prompts[1].messages) and first.failures() == []
+    assert [c.settings for c in first.calls["m-b"]] == [{"max_tokens": 32, "temperature": 0.0, "seed": 3}] * 3
+    assert server.requests == 6
+
+    again = generate(CallCache(tmp_path / "c.jsonl"))
+    assert server.requests == 6 and again.responses == first.responses
+    assert all(r.cached for results in again.results.values() for r in results)
+    generate(CallCache(tmp_path / "c.jsonl"), {**GENERATION, "seed": 4})
+    assert server.requests == 12
+    generate(CallCache(tmp_path / "c.jsonl"), overwrite=True)
+    assert server.requests == 18
+    with pytest.raises(ValueError, match="unique"):
+        generate_responses(specs, [prompts[0], prompts[0]], GENERATION, API, {}, str, CallCache(None))
