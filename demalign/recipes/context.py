@@ -7,7 +7,8 @@
 Each step is an ordinary stage run (its own manifest.json and report.md); its metrics, files and
 report sections are folded into the recipe's. With `resume=true` a step whose folder holds an `ok`
 manifest with the same config hash, unchanged input files and intact output files is reused, not
-rerun; anything else runs again in the same folder (training picks up its last checkpoint).
+rerun; an unfinished step runs again in the same folder (training picks up its last checkpoint); a
+finished step that no longer matches is an error, since a finished folder is never overwritten.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from demalign.artifacts import MANIFEST, REPORT, Run, sha256_file
+from demalign.errors import ArtifactExistsError
 from demalign.execution import config_hash
 from demalign.stages import run_stage, stage_env, stage_options, stage_record
 
@@ -129,17 +131,20 @@ class RecipeContext:
         try:
             manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
         except json.JSONDecodeError:
+            return None  # cut off mid-write: unfinished, so it runs again
+        if manifest.get("status") != "ok":
             return None
         why_not = (
-            "its manifest is not ok" if manifest.get("status") != "ok"
-            else "its config differs" if manifest.get("config_hash") != config_hash(stage_record(module, opts, env, inputs))
+            "its config differs from this run's" if manifest.get("config_hash") != config_hash(stage_record(module, opts, env, inputs))
             else "an input file changed" if not unchanged(manifest.get("inputs", {}))
             else "an output file is missing or changed" if not unchanged(manifest.get("outputs", {}), path)
             else None
         )  # fmt: skip
         if why_not:
-            log.info("resume: rerunning %s: %s", path, why_not)
-            return None
+            raise ArtifactExistsError(
+                f"resume: {path} holds a finished step but {why_not}; a finished step is never overwritten. "
+                "Start a new run (resume=false), or delete that folder to have it rerun."
+            )
         return manifest
 
     def _fold(self, label: str, folder: str, manifest: dict[str, Any]) -> None:

@@ -71,7 +71,14 @@ def test_offline_heuristic_over_two_tiny_checkpoints(questions_dir: Path, tmp_pa
     cfg = make_cfg("stage=evaluate", "judge=heuristic", f"evaluate.responses_dir={answers.dir / 'responses'}",
                    "evaluate.mode=both", "evaluate.num_judges=2", f"paths.cache_dir={cache}")  # fmt: skip
     run = run_configured(cfg, tmp_path / "run")
-    for name in ("pairwise.jsonl", "listwise.jsonl", "preferences.jsonl", "usage.jsonl", "report.md", "win_share.png"):
+    for name in (
+        "pairwise.jsonl",
+        "listwise.jsonl",
+        "preferences.jsonl",
+        "usage.jsonl",
+        "report.md",
+        "win_share.png",
+    ):
         assert (run.dir / name).is_file(), name
     pairwise = read_jsonl(run.dir / "pairwise.jsonl")
     assert len(pairwise) == 6  # 3 clauses x 2 questions x 1 pair
@@ -112,7 +119,9 @@ def test_faults_lose_nothing_and_the_key_stays_out_of_files(
     pairwise = read_jsonl(run.dir / "evaluate" / "pairwise.jsonl")
     assert len(pairwise) == 8 and all(len(r["judgements"]) == 4 for r in pairwise)
     assert all(r["wins_i"] + r["wins_j"] + r["ties"] + r["invalid"] == 4 for r in pairwise)
-    assert all(len(r["rankings"]) + r["invalid"] == 2 for r in read_jsonl(run.dir / "evaluate" / "listwise.jsonl"))
+    assert all(
+        len(r["rankings"]) + r["invalid"] == 2 for r in read_jsonl(run.dir / "evaluate" / "listwise.jsonl")
+    )
     usage = read_jsonl(run.dir / "evaluate" / "usage.jsonl")
     assert all(
         row["cost"] > 0 for row in usage if row["part"] in ("pairwise", "listwise") and row["valid"]
@@ -183,7 +192,9 @@ def test_generate_dry_run_sends_nothing_and_stops_the_recipe(
     assert "generate.dry_run: nothing sent" in capsys.readouterr().out
     estimate = run.metrics["generate"]["estimate"]
     assert [row["model"] for row in estimate] == ["model-a", "model-b"]
-    assert all(row["calls"] == 8 and row["expected_cost_usd"] is None for row in estimate)  # no price for model-a/b
+    assert all(
+        row["calls"] == 8 and row["expected_cost_usd"] is None for row in estimate
+    )  # no price for model-a/b
     assert not (run.dir / "generate" / "responses").exists() and not (run.dir / "evaluate").exists()
 
 
@@ -191,7 +202,11 @@ def test_evaluate_dry_run_prices_the_judge_on_the_real_responses(
     questions_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     with JudgeServer() as server:
-        overrides = [*api_overrides(server, questions_dir, tmp_path / "cache"), "judge.base_url=null", "evaluate.dry_run=true"]
+        overrides = [
+            *api_overrides(server, questions_dir, tmp_path / "cache"),
+            "judge.base_url=null",
+            "evaluate.dry_run=true",
+        ]
         run = run_configured(make_cfg(*overrides), tmp_path / "run")
         assert server.requests == 8 * 2  # the responses only; no judge call
     assert "evaluate.dry_run: nothing sent" in capsys.readouterr().out
