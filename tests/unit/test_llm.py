@@ -174,7 +174,7 @@ def test_scripted_backend_answers_by_message_and_records_calls(tmp_path: Path) -
 
 
 def test_model_specs_are_validated() -> None:
-    with pytest.raises(ConfigError, match=r"evaluate.models\[1\].kind"):
+    with pytest.raises(ConfigError, match=r"generate.models\[1\].kind"):
         parse_model_specs([{"name": "a"}, {"name": "b", "kind": "remote"}])
     with pytest.raises(ConfigError, match="unique"):
         parse_model_specs([{"name": "a"}, {"name": "a"}])
@@ -201,7 +201,7 @@ def test_models_file_replaces_models_and_errors_name_the_file(tmp_path: Path) ->
         ModelSpec("base", "local"),
         ModelSpec("hard", "local", path=str(checkpoint)),
     ]
-    assert model_entries([{"name": "a"}], None) == ([{"name": "a"}], "evaluate.models")
+    assert model_entries([{"name": "a"}], None) == ([{"name": "a"}], "generate.models")
     with pytest.raises(ConfigError, match="both set"):
         model_entries([{"name": "a"}], models_file)
     with pytest.raises(ConfigError, match="no such file"):
