@@ -28,6 +28,16 @@ if TYPE_CHECKING:
 
     from demalign.artifacts import Run
 
+
+@dataclasses.dataclass(frozen=True)
+class NoInputs:
+    """`Inputs` of a stage that takes nothing from earlier stages (its data comes from config groups)."""
+
+    @classmethod
+    def from_config(cls, opts: DictConfig, env: DictConfig) -> NoInputs:
+        return cls()
+
+
 STAGE_NAMES = ("explore", "prepare", "train", "questions", "generate", "evaluate", "rank", "collect")
 ALWAYS_SHARED = ("seed", "paths")
 

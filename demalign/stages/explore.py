@@ -17,6 +17,7 @@ from demalign.artifacts import Run
 from demalign.prism.loading import load_configured
 from demalign.prism.summary import category_counts
 from demalign.reports import markdown_table
+from demalign.stages import NoInputs
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +25,7 @@ OPTIONS = "explore"
 SHARED = ("data",)
 
 
-@dataclass(frozen=True)
-class Inputs:
-    """Nothing from earlier stages: the survey comes from the `data` group."""
-
-    @classmethod
-    def from_config(cls, opts: DictConfig, env: DictConfig) -> Inputs:
-        return cls()
+Inputs = NoInputs  # the survey comes from the `data` group
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from demalign.preferences.dataset import DatasetMode, dataset_rows, uniform_weig
 from demalign.preferences.pairs import Context, PairStrategy, PromptFormat, build_pairs, parse_option
 from demalign.prism.loading import load_configured
 from demalign.reports import markdown_table, save_figure
+from demalign.stages import NoInputs
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,7 @@ SHARED = ("data", "panel", "dataset_mode")
 DATASET = "dataset.jsonl"
 
 
-@dataclass(frozen=True)
-class Inputs:
-    """Nothing from earlier stages: participants and interactions come from the `data` group."""
-
-    @classmethod
-    def from_config(cls, opts: DictConfig, env: DictConfig) -> Inputs:
-        return cls()
+Inputs = NoInputs  # participants and interactions come from the `data` group
 
 
 @dataclass(frozen=True)
