@@ -14,7 +14,9 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
+from omegaconf.errors import MissingMandatoryValue
 
+import demalign.config  # noqa: F401  (registers the config schemas before Hydra composes)
 from demalign.artifacts import REPORT
 from demalign.errors import DemalignError
 from demalign.execution import PROJECT_ROOT, execute
@@ -28,7 +30,10 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     try:
         run = execute(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
-    except DemalignError as err:
+    except (DemalignError, MissingMandatoryValue) as err:
+        if isinstance(err, MissingMandatoryValue):  # a `???` key read before it was set
+            key = err.full_key
+            err = DemalignError(f"missing mandatory config key {key} (set it on the command line: {key}=...)")
         log.error("%s", scrub_text(str(err)))
         print(f"demalign: error: {scrub_text(str(err))}", file=sys.stderr)
         sys.exit(1)

@@ -119,6 +119,7 @@ def test_faults_lose_nothing_and_the_key_stays_out_of_files(
 
 CHILD = """
 import json, sys
+import demalign.config
 from hydra import compose, initialize_config_dir
 from demalign.artifacts import Run
 from demalign.stages import evaluate
