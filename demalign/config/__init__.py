@@ -6,9 +6,13 @@ see `schema.py`. Tests that compose the config import this module too (tests/con
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from hydra.core.config_store import ConfigStore
 
 from demalign.config.schema import SCHEMAS
+from demalign.errors import ConfigError
 
 
 def register() -> None:
@@ -16,6 +20,15 @@ def register() -> None:
     store = ConfigStore.instance()
     for (group, name), node in SCHEMAS.items():
         store.store(group=group, name=name, node=node)
+
+
+def check_complete(node: Any, schema: type, key: str, hint: str) -> None:
+    """Raise a ConfigError naming `key.<field>` for each field of `schema` that `node` lacks, so a
+    user's own option (an untyped YAML from --config-dir) cannot leave a key to a library default."""
+    missing = sorted(f.name for f in dataclasses.fields(schema) if f.name not in node)
+    if missing:
+        keys = ", ".join(f"{key}.{name}" for name in missing)
+        raise ConfigError(f"{key}: missing key(s) {keys}; {hint}")
 
 
 register()

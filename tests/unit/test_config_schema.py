@@ -13,7 +13,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from demalign.config import schema
+from demalign.config import check_complete, schema
 from demalign.errors import ConfigError
 from demalign.prism.loading import load_configured
 from tests.conftest import CONF_DIR, compose_config
@@ -189,3 +189,12 @@ def test_enum_values_read_as_plain_strings() -> None:
     cfg = compose_config(["evaluate.mode=both"])
     assert cfg.evaluate.mode == "both" and f"{cfg.evaluate.mode}" == "both" and str(cfg.rank.ties) == "half"
     assert OmegaConf.to_yaml(cfg.evaluate).count("mode: both") == 1
+
+
+def test_a_panel_spec_without_the_mechanics_is_an_error_not_library_defaults() -> None:
+    """A user's spec from --config-dir that skips the defaults list used to get PanelSpec's library
+    defaults (seed 0 instead of the global seed, ...) without a word."""
+    own_spec = OmegaConf.create({"panel_size": 5, "locale_filter": None, "attributes": []})
+    with pytest.raises(ConfigError, match=r"panel.algorithm, panel.leximin_initial_committees.*panel.seed"):
+        check_complete(own_spec, schema.PanelConf, "panel", "include the mechanics")
+    check_complete(compose_config([]).panel, schema.PanelConf, "panel", "")

@@ -183,11 +183,20 @@ def test_select_items_is_a_seeded_subset(per_clause: int, max_questions: int, se
 
 def test_model_specs_are_validated() -> None:
     with pytest.raises(ConfigError, match=r"evaluate.models\[1\].kind"):
-        ev.parse_model_specs([{"name": "a"}, {"name": "b", "kind": "remote"}])
+        ev.parse_model_specs([{"name": "a", "kind": "local"}, {"name": "b", "kind": "remote"}])
     with pytest.raises(ConfigError, match="unique"):
-        ev.parse_model_specs([{"name": "a"}, {"name": "a"}])
+        ev.parse_model_specs([{"name": "a", "kind": "local"}, {"name": "a", "kind": "local"}])
     with pytest.raises(ConfigError, match=r"models\[0\].model"):
-        ev.parse_model_specs([{"name": "a", "kind": "litellm"}, {"name": "b"}])
+        ev.parse_model_specs([{"name": "a", "kind": "litellm"}, {"name": "b", "kind": "local"}])
+
+
+def test_model_kind_is_never_guessed() -> None:
+    """{name: gpt, model: gpt-4o} without kind used to become kind=local: the base model under the
+    name gpt. Now the entry's kind is required (from the CLI, from evaluate.models, from a models file)."""
+    with pytest.raises(ConfigError, match=r"evaluate.models\[1\].kind is missing"):
+        ev.parse_model_specs([{"name": "base", "kind": "local"}, {"name": "gpt", "model": "gpt-4o"}])
+    with pytest.raises(ConfigError, match=r"evaluate.models\[0\].kind is missing"):
+        ev.parse_model_specs([{"name": "gpt", "kind": None, "path": None, "model": "gpt-4o"}])
 
 
 def test_models_file_replaces_models_and_errors_name_the_file(tmp_path: Path) -> None:
@@ -221,7 +230,9 @@ def test_models_file_replaces_models_and_errors_name_the_file(tmp_path: Path) ->
     broken.write_text('{"name": "base"}')
     with pytest.raises(DataError, match=r"broken.json: expected a JSON list"):
         ev.model_entries([], broken)
-    broken.write_text('[{"name": "base"}, {"name": "gone", "path": "/no/such/checkpoint"}]')
+    broken.write_text(
+        '[{"name": "base", "kind": "local"}, {"name": "gone", "kind": "local", "path": "/no/such/checkpoint"}]'
+    )
     with pytest.raises(ConfigError, match=r"broken.json\[1\].path=/no/such/checkpoint: no such checkpoint"):
         ev.parse_model_specs(*ev.model_entries([], broken))
 
