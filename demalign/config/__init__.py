@@ -15,11 +15,19 @@ from demalign.config.schema import SCHEMAS
 from demalign.errors import ConfigError
 
 
+def _share_the_store(self: ConfigStore, memo: dict[int, Any]) -> ConfigStore:
+    return self
+
+
 def register() -> None:
     """Store every schema under `schema/...` (idempotent: storing again replaces the same node)."""
     store = ConfigStore.instance()
     for (group, name), node in SCHEMAS.items():
         store.store(group=group, name=name, node=node)
+    # Hydra deep-copies its config repository, this process-wide store included, once per group option it
+    # lists (~170 times for `--help`, doubling its start-up with the schemas). The store's load() already
+    # returns a copy of each node, so the copies can share the one store.
+    ConfigStore.__deepcopy__ = _share_the_store  # type: ignore[attr-defined]
 
 
 def check_complete(node: Any, schema: type, key: str, hint: str) -> None:
