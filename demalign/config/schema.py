@@ -103,11 +103,6 @@ class EvaluateMode(StrEnum):
     both = "both"
 
 
-class ModelKind(StrEnum):
-    local = "local"
-    litellm = "litellm"
-
-
 class RankMethod(StrEnum):
     bradley_terry = "bradley_terry"
     plackett_luce = "plackett_luce"
@@ -324,21 +319,11 @@ class QuestionsConf(LiteLLMConf):
 
 
 @dataclass
-class ModelEntryConf:
-    """One entry of evaluate.models (the format is documented in conf/evaluate/default.yaml)."""
-
-    name: str = MISSING
-    kind: ModelKind | None = None  # required: parse_model_specs names the entry when it is missing
-    path: str | None = None
-    model: str | None = None
-    base_url: str | None = None
-    api_key_env: str | None = None
-
-
-@dataclass
 class EvaluateConf:
     questions_dir: str = MISSING
-    models: list[ModelEntryConf] = MISSING
+    # entries {name, kind, path | model, base_url, api_key_env}: checked by judging.evaluation.parse_model_specs,
+    # which names the entry (a typed list would refuse the plain dicts the pipeline assigns)
+    models: list[dict[str, Any]] = MISSING
     models_file: str | None = MISSING
     mode: EvaluateMode = MISSING
     num_judges: int = MISSING
