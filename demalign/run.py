@@ -17,7 +17,9 @@ from typing import Any
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
+import demalign.config  # noqa: F401  (registers the config schemas before Hydra composes)
 from demalign.artifacts import MANIFEST, REPORT
 from demalign.errors import ConfigError, DemalignError
 from demalign.execution import PROJECT_ROOT, execute, plain_config
@@ -109,7 +111,10 @@ def hydra_main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     try:
         run = run_configured(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
-    except DemalignError as err:
+    except (DemalignError, MissingMandatoryValue) as err:
+        if isinstance(err, MissingMandatoryValue):  # a `???` key read before it was set
+            key = err.full_key
+            err = DemalignError(f"missing mandatory config key {key} (set it on the command line: {key}=...)")
         log.error("%s", scrub_text(str(err)))
         print(f"demalign: error: {scrub_text(str(err))}", file=sys.stderr)
         sys.exit(1)

@@ -10,6 +10,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
+import demalign.config  # noqa: F401  (registers the config schemas, as demalign.run does)
 from demalign.prism import synthetic
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

@@ -39,16 +39,17 @@ class Role:
         return self._backend
 
 
-def api_policy(node: Mapping[str, Any], concurrency_key: str = "concurrency") -> CallPolicy:
-    """CallPolicy from a config node with the API call keys (see conf/judge/litellm.yaml)."""
+def api_policy(node: Mapping[str, Any]) -> CallPolicy:
+    """CallPolicy from a config node with the API call keys (conf/api/calls.yaml) and, for callers
+    that parse the answer (judge, questions), `invalid_retries`; evaluate.api parses nothing."""
     return CallPolicy(
-        concurrency=int(node[concurrency_key]),
-        requests_per_minute=node.get("requests_per_minute"),
+        concurrency=int(node["concurrency"]),
+        requests_per_minute=node["requests_per_minute"],
         max_retries=int(node["max_retries"]),
         retry_backoff=float(node["retry_backoff"]),
-        max_backoff=float(node.get("max_backoff", 60.0)),
+        max_backoff=float(node["max_backoff"]),
         invalid_retries=int(node.get("invalid_retries", 0)),
-        processes=int(node.get("client_processes", 1)),
+        processes=int(node["client_processes"]),
     )
 
 
@@ -74,9 +75,9 @@ def local_backend_factory(
     return make
 
 
-def litellm_role(node: Mapping[str, Any], config_key: str, concurrency_key: str = "concurrency") -> Role:
-    """An API caller from a node with model, base_url, api_key_env, temperature, max_output_tokens,
-    seed, timeout and the CallPolicy keys (conf/judge/litellm.yaml, conf/questions/default.yaml)."""
+def litellm_role(node: Mapping[str, Any], config_key: str) -> Role:
+    """An API caller from a node with the keys of conf/api/litellm.yaml (model, base_url, api_key_env,
+    temperature, max_output_tokens, seed, timeout and the CallPolicy keys): judge, questions."""
     settings = {
         "temperature": node.get("temperature"),
         "max_tokens": node.get("max_output_tokens"),
@@ -85,7 +86,7 @@ def litellm_role(node: Mapping[str, Any], config_key: str, concurrency_key: str 
     make = litellm_backend_factory(
         node["model"], node.get("base_url"), node.get("api_key_env"), float(node["timeout"]), config_key
     )
-    return Role(Identity(node["model"], settings), api_policy(node, concurrency_key), make, node["model"])
+    return Role(Identity(node["model"], settings), api_policy(node), make, node["model"])
 
 
 def judge_role(judge_cfg: Mapping[str, Any], base_model_path: Callable[[], str]) -> Role:

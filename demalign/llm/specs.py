@@ -67,9 +67,13 @@ def parse_model_specs(entries: Iterable[Any], source: str = "generate.models") -
         unknown = set(entry) - {"name", "kind", "path", "model", "base_url", "api_key_env"}
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}")
-        name, kind = entry.get("name"), entry.get("kind", "local")
+        name, kind = entry.get("name"), entry.get("kind")
         if not isinstance(name, str) or not _SAFE_NAME.match(name):
             raise ConfigError(f"{where}.name={name!r}: give a short name of letters, digits, '_', '-', '.'")
+        if kind is None:  # never guessed: a forgotten kind would answer with the base model under this name
+            raise ConfigError(
+                f"{where}.kind is missing; set kind: local (a checkpoint) or kind: litellm (an API model)"
+            )
         if kind not in MODEL_KINDS:
             raise ConfigError(f"{where}.kind={kind!r}; choose one of {list(MODEL_KINDS)}")
         if kind == "litellm" and not entry.get("model"):

@@ -128,6 +128,22 @@ def check_columns(frame: pd.DataFrame, columns: Iterable[str], config_key: str) 
 
 
 def load_configured(data_cfg: Any, with_conversations: bool = False) -> PrismData:
-    """Load the dataset a `data` config group names (`root: null` = the bundled sample)."""
-    root = data_cfg.get("root") or sample_root()
+    """Load the dataset a `data` config group names: `source: bundled` = the bundled sample,
+    `source: folder` = the files under `root`. Never one in place of the other."""
+    source = data_cfg["source"]
+    root = data_cfg.get("root")  # None when null or `???` (mandatory, unset)
+    if source == "bundled":
+        if root is not None:
+            raise ConfigError(
+                f"data.root={root} is set but data.source=bundled reads the bundled sample; "
+                "set data.source=folder to read the files under data.root, or drop data.root"
+            )
+        return load_prism(sample_root(), with_conversations=with_conversations)
+    if source != "folder":
+        raise ConfigError(f"data.source={source!r}; choose one of ['bundled', 'folder']")
+    if root is None or not str(root).strip():
+        raise ConfigError(
+            f"data.root is not set: data={data_cfg['name']} reads the PRISM files under data.root "
+            f"(it never falls back to the bundled sample). {PRISM_SOURCE_HINT}"
+        )
     return load_prism(root, with_conversations=with_conversations)

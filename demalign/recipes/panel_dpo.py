@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from demalign.config.schema import PanelDpoStep
 from demalign.errors import ConfigError
 from demalign.llm.specs import ModelSpec
 from demalign.recipes.context import RecipeContext
-from demalign.stages import evaluate, generate, prepare, questions, rank, train
+from demalign.stages import evaluate, generate, inputs_from_config, prepare, questions, rank, train
 
-STEPS = ("prepare", "train", "questions", "generate", "evaluate", "rank")
+STEPS = tuple(step.value for step in PanelDpoStep)
 
 
 def run(ctx: RecipeContext, opts: DictConfig) -> None:
@@ -46,12 +47,12 @@ def run(ctx: RecipeContext, opts: DictConfig) -> None:
             checkpoints[mode] = ModelSpec(name=mode, kind="local", path=str(trained.checkpoint))
 
     if "questions" in steps:
-        constitution = questions.Inputs.from_config(ctx.options("questions"), ctx.env(questions))
+        constitution = inputs_from_config(questions, ctx.options("questions"), ctx.env(questions))
         questions_dir = ctx.stage(
             questions, ctx.options("questions"), constitution, folder="questions"
         ).questions_dir
     elif "generate" in steps:
-        questions_dir = generate.Inputs.from_config(ctx.options("generate"), ctx.env(generate)).questions_dir
+        questions_dir = inputs_from_config(generate, ctx.options("generate"), ctx.env(generate)).questions_dir
 
     if "generate" in steps:
         models = models_to_compare(ctx, opts, checkpoints)
@@ -104,7 +105,7 @@ def models_to_compare(
     the models the config lists (`generate.models` / `generate.models_file`)."""
     if checkpoints:
         return (ModelSpec(name=str(opts.base_model_name), kind="local", path=None), *checkpoints.values())
-    return generate.Inputs.from_config(ctx.options("generate"), ctx.env(generate)).models
+    return inputs_from_config(generate, ctx.options("generate"), ctx.env(generate)).models
 
 
 def leaderboard_text(rows: list[dict]) -> str:

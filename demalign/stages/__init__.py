@@ -136,10 +136,25 @@ def run_stage(
     )  # fmt: skip
 
 
+def inputs_from_config(module: ModuleType, opts: DictConfig, env: DictConfig) -> Any:
+    """`module.Inputs` built from config keys; a mandatory `???` key still unset is a one-line error
+    naming it with its group (`evaluate.responses_dir`), not omegaconf's traceback."""
+    from omegaconf.errors import MissingMandatoryValue
+
+    try:
+        return module.Inputs.from_config(opts, env)
+    except MissingMandatoryValue as err:
+        key = f"{module.OPTIONS}.{err.full_key}"
+        raise ConfigError(
+            f"missing mandatory config key {key}: set it on the command line ({key}=...), or run a recipe that "
+            "hands it over"
+        ) from None
+
+
 def run_stage_from_config(
     cfg: DictConfig, name: str, run_dir: Path, overrides: list[str] | None = None
 ) -> tuple[Run, Any]:
     """`demalign stage=<name>`: options, shared groups and inputs all from the config."""
     module = stage_module(name)
     opts, env = stage_options(cfg, module.OPTIONS), stage_env(cfg, module)
-    return run_stage(module, opts, env, module.Inputs.from_config(opts, env), run_dir, overrides)
+    return run_stage(module, opts, env, inputs_from_config(module, opts, env), run_dir, overrides)

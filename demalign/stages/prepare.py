@@ -18,6 +18,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from demalign.artifacts import Run
+from demalign.config import check_complete
+from demalign.config.schema import PanelConf
 from demalign.preferences.dataset import DatasetMode, dataset_rows, uniform_weights
 from demalign.preferences.pairs import Context, PairStrategy, PromptFormat, build_pairs, parse_option
 from demalign.prism.loading import load_configured
@@ -48,7 +50,11 @@ def _panel_weights(mode: DatasetMode, survey, panel_cfg: DictConfig, run: Run) -
     with panel.json / panel_report.* written and a report section added."""
     from demalign import panels
 
-    spec = OmegaConf.to_container(panel_cfg, resolve=True)
+    hint = (
+        "a panel spec starts with `defaults: [/schema/panel@_here_, /panel_mechanics/default@_here_, _self_]`"
+    )
+    check_complete(panel_cfg, PanelConf, "panel", hint)  # no key left to a library default (seed 0, ...)
+    spec = OmegaConf.to_container(panel_cfg, resolve=True, throw_on_missing=True)
     result = (
         panels.select_panel(survey, spec)
         if mode is DatasetMode.HARD

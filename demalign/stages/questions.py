@@ -74,7 +74,7 @@ def run(qcfg: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
         failures: dict[int, str] = {}
     else:
         question_model = str(qcfg.model)
-        role = litellm_role(qcfg, "questions", concurrency_key="num_workers")
+        role = litellm_role(qcfg, "questions")
         cache = CallCache(Path(qcfg.cache_dir) / "calls.jsonl")
         questions, results = generate_questions(
             clauses, n_questions, int(qcfg.min_question_chars), role, cache

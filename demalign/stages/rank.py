@@ -106,7 +106,7 @@ def run(settings: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outp
 
 
 def _methods(settings: DictConfig) -> list[str]:
-    methods = list(settings.methods)
+    methods = [str(method) for method in settings.methods]
     unknown = [m for m in methods if m not in METHODS or m == STYLE_METHOD]
     if unknown:
         choices = ", ".join(m for m in METHODS if m != STYLE_METHOD)

@@ -135,6 +135,7 @@ def test_faults_lose_nothing_and_the_key_stays_out_of_files(
 
 CHILD = """
 import json, sys
+import demalign.config
 from hydra import compose, initialize_config_dir
 from pathlib import Path
 from demalign.run import run_configured

@@ -10,8 +10,13 @@ from omegaconf import OmegaConf
 from demalign.stages import STAGE_NAMES, stage_module
 from tests.conftest import CONF_DIR, compose_config
 
+# Folders that are not option groups: building blocks included by other options' defaults lists
+# (api: the litellm call keys; panel_mechanics: how panels are drawn).
+BUILDING_BLOCKS = {"api", "panel_mechanics"}
 GROUPS = sorted(
-    p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in {"hydra", "local", "experiment"}
+    p.name
+    for p in CONF_DIR.iterdir()
+    if p.is_dir() and p.name not in {"hydra", "local", "experiment", *BUILDING_BLOCKS}
 )
 OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))]
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -51,3 +56,10 @@ def test_default_groups_all_exist() -> None:
             ((group, option),) = entry.items()
             if option is not None and not group.startswith("optional"):
                 assert (Path(CONF_DIR) / group / f"{option}.yaml").is_file(), f"{group}={option}"
+
+
+@pytest.mark.parametrize("block", sorted(BUILDING_BLOCKS))
+def test_every_building_block_is_used(block: str) -> None:
+    users = "\n".join(p.read_text() for p in CONF_DIR.rglob("*.yaml") if p.parent.name != block)
+    for path in sorted((CONF_DIR / block).glob("*.yaml")):
+        assert f"/{block}/{path.stem}@" in users or f"  - {path.stem}@" in users, path

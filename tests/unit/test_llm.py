@@ -175,11 +175,20 @@ def test_scripted_backend_answers_by_message_and_records_calls(tmp_path: Path) -
 
 def test_model_specs_are_validated() -> None:
     with pytest.raises(ConfigError, match=r"generate.models\[1\].kind"):
-        parse_model_specs([{"name": "a"}, {"name": "b", "kind": "remote"}])
+        parse_model_specs([{"name": "a", "kind": "local"}, {"name": "b", "kind": "remote"}])
     with pytest.raises(ConfigError, match="unique"):
-        parse_model_specs([{"name": "a"}, {"name": "a"}])
+        parse_model_specs([{"name": "a", "kind": "local"}, {"name": "a", "kind": "local"}])
     with pytest.raises(ConfigError, match=r"models\[0\].model"):
-        parse_model_specs([{"name": "a", "kind": "litellm"}, {"name": "b"}])
+        parse_model_specs([{"name": "a", "kind": "litellm"}, {"name": "b", "kind": "local"}])
+
+
+def test_model_kind_is_never_guessed() -> None:
+    """{name: gpt, model: gpt-4o} without kind used to become kind=local: the base model under the
+    name gpt. Now the entry's kind is required (from the CLI, from generate.models, from a models file)."""
+    with pytest.raises(ConfigError, match=r"generate.models\[1\].kind is missing"):
+        parse_model_specs([{"name": "base", "kind": "local"}, {"name": "gpt", "model": "gpt-4o"}])
+    with pytest.raises(ConfigError, match=r"generate.models\[0\].kind is missing"):
+        parse_model_specs([{"name": "gpt", "kind": None, "path": None, "model": "gpt-4o"}])
 
 
 def test_models_file_replaces_models_and_errors_name_the_file(tmp_path: Path) -> None:

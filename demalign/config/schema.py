@@ -1,0 +1,415 @@
+"""Structured-config schemas: the type of every config key and the choices of every option.
+
+The YAML files under `conf/` hold the values and the one-line comments; these dataclasses hold only
+types (every field is MISSING here, so a value exists in exactly one place). Each YAML option names its
+schema first in its defaults list (`- /schema/<group>@_here_`), so Hydra checks types and choices at
+compose time: `evaluate.num_judges=three` or `evaluate.mode=pairs` fails before any stage runs,
+naming the key and the expected type or the valid values.
+
+Enum members are named by their YAML spelling (OmegaConf matches names) and are `StrEnum`s, so code
+reading a key gets a value that compares, hashes, formats and serialises as the plain string.
+Imported by `demalign.run` before composing: keep it free of heavy imports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from omegaconf import MISSING
+
+# ---- choices ----------------------------------------------------------------------------------------
+
+
+class DataSource(StrEnum):
+    bundled = "bundled"  # the synthetic sample shipped in demalign/data/sample
+    folder = "folder"  # PRISM-schema files under data.root
+
+
+class PanelAlgorithm(StrEnum):
+    legacy = "legacy"
+    leximin = "leximin"
+    random = "random"
+
+
+class UnlistedCategories(StrEnum):
+    error = "error"
+    slack = "slack"
+    exclude = "exclude"
+
+
+class Solver(StrEnum):
+    cbc = "cbc"
+    highs = "highs"
+
+
+class DatasetModeName(StrEnum):
+    full = "full"
+    us_rep = "us_rep"
+    hard = "hard"
+    soft = "soft"
+
+
+class PairStrategy(StrEnum):
+    all_lower = "all_lower"
+    chosen_vs_worst = "chosen_vs_worst"
+
+
+class PromptFormat(StrEnum):
+    chat = "chat"
+    raw = "raw"
+
+
+class Context(StrEnum):
+    none = "none"
+    history = "history"
+
+
+class ModelSource(StrEnum):
+    tiny = "tiny"
+    hub = "hub"
+
+
+class TorchDtype(StrEnum):
+    auto = "auto"
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+
+
+class AttnImplementation(StrEnum):
+    eager = "eager"
+    sdpa = "sdpa"
+    flash_attention_2 = "flash_attention_2"
+    flash_attention_3 = "flash_attention_3"
+    flex_attention = "flex_attention"
+
+
+class JudgeBackend(StrEnum):
+    heuristic = "heuristic"
+    litellm = "litellm"
+    hf = "hf"
+
+
+class QuestionsBackend(StrEnum):
+    bank = "bank"
+    litellm = "litellm"
+
+
+class EvaluateMode(StrEnum):
+    pairwise = "pairwise"
+    listwise = "listwise"
+    both = "both"
+
+
+class RankMethod(StrEnum):
+    bradley_terry = "bradley_terry"
+    plackett_luce = "plackett_luce"
+    borda = "borda"
+    copeland = "copeland"
+    kemeny = "kemeny"
+
+
+class TieModel(StrEnum):
+    half = "half"
+    davidson = "davidson"
+
+
+# ---- shared groups ----------------------------------------------------------------------------------
+
+
+@dataclass
+class PathsConf:
+    output_dir: str = MISSING
+    cache_dir: str = MISSING
+
+
+@dataclass
+class DataConf:
+    name: str = MISSING
+    source: DataSource = MISSING
+    root: str | None = MISSING
+
+
+@dataclass
+class PanelAttributeConf:
+    name: str = MISSING
+    column: str = MISSING
+    population_proportions: dict[str, float] = MISSING
+    slack_categories: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PanelMechanicsConf:
+    """How panels are drawn (conf/panel_mechanics/default.yaml); the same for every panel spec."""
+
+    tolerance: float = MISSING
+    locale_column: str = MISSING
+    algorithm: PanelAlgorithm = MISSING
+    seed: int = MISSING
+    num_panel_samples: int = MISSING
+    num_workers: int = MISSING
+    max_attempts: int = MISSING
+    random_max_attempts: int = MISSING
+    unlisted_categories: UnlistedCategories = MISSING
+    solver: Solver = MISSING
+    leximin_tolerance: float = MISSING
+    leximin_initial_committees: int = MISSING
+
+
+@dataclass
+class PanelConf(PanelMechanicsConf):
+    """A panel spec (conf/panel/*.yaml): who is eligible and the quotas, on top of the mechanics."""
+
+    panel_size: int = MISSING
+    locale_filter: str | None = MISSING
+    attributes: list[PanelAttributeConf] = MISSING
+
+
+@dataclass
+class DatasetModeConf:
+    name: DatasetModeName = MISSING
+
+
+@dataclass
+class DatasetConf:
+    pairs: PairStrategy = MISSING
+    format: PromptFormat = MISSING
+    context: Context = MISSING
+    system_prompt: str | None = MISSING
+    max_pairs: int | None = MISSING
+
+
+@dataclass
+class ModelLoadingConf:
+    """from_pretrained settings shared by the model group and the hf judge."""
+
+    torch_dtype: TorchDtype = MISSING
+    attn_implementation: AttnImplementation | None = MISSING
+    trust_remote_code: bool = MISSING
+    revision: str | None = MISSING
+
+
+@dataclass
+class ModelConf(ModelLoadingConf):
+    name: str = MISSING
+    source: ModelSource = MISSING
+    name_or_path: str | None = MISSING
+
+
+@dataclass
+class TinySpecConf:
+    vocab_size: int = MISSING
+    hidden_size: int = MISSING
+    intermediate_size: int = MISSING
+    num_hidden_layers: int = MISSING
+    num_attention_heads: int = MISSING
+    num_key_value_heads: int = MISSING
+    max_position_embeddings: int = MISSING
+    seed: int = MISSING
+    warmup_steps: int = MISSING
+
+
+@dataclass
+class TinyModelConf(ModelConf):
+    tiny: TinySpecConf = field(default_factory=TinySpecConf)
+
+
+@dataclass
+class ConstitutionConf:
+    path: str | None = MISSING
+    start_clause: int | None = MISSING
+    end_clause: int | None = MISSING
+
+
+# ---- API calls (conf/api/): defined once, reused by judge=litellm, questions and evaluate.api ----------
+
+
+@dataclass
+class ApiCallsConf:
+    """How calls are sent to an API (conf/api/calls.yaml)."""
+
+    api_key_env: str | None = MISSING
+    concurrency: int = MISSING
+    requests_per_minute: float | None = MISSING
+    client_processes: int = MISSING
+    max_retries: int = MISSING
+    retry_backoff: float = MISSING
+    max_backoff: float = MISSING
+    timeout: float = MISSING
+
+
+@dataclass
+class LiteLLMConf(ApiCallsConf):
+    """Which model answers through litellm, and how (conf/api/litellm.yaml)."""
+
+    model: str = MISSING
+    base_url: str | None = MISSING
+    temperature: float | None = MISSING
+    max_output_tokens: int | None = MISSING
+    seed: int | None = MISSING
+
+
+# ---- judge variants -----------------------------------------------------------------------------------
+
+
+@dataclass
+class HeuristicJudgeConf:
+    backend: JudgeBackend = MISSING
+    relevance_weight: float = MISSING
+    length_weight: float = MISSING
+    diversity_weight: float = MISSING
+    min_words: int = MISSING
+    max_words: int = MISSING
+    tie_margin: float = MISSING
+
+
+@dataclass
+class LiteLLMJudgeConf(LiteLLMConf):
+    backend: JudgeBackend = MISSING
+    invalid_retries: int = MISSING
+
+
+@dataclass
+class HFJudgeConf(ModelLoadingConf):
+    backend: JudgeBackend = MISSING
+    name_or_path: str | None = MISSING
+    max_new_tokens: int = MISSING
+    do_sample: bool = MISSING
+    temperature: float = MISSING
+    seed: int = MISSING
+    batch_size: int = MISSING
+    invalid_retries: int = MISSING
+
+
+# ---- stage options ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExploreConf:
+    columns: list[str] = MISSING
+    locale_filter: str | None = MISSING
+
+
+@dataclass
+class WandbConf:
+    project: str = MISSING
+    entity: str | None = MISSING
+    group: str | None = MISSING
+
+
+@dataclass
+class TrainConf:
+    dataset: str = MISSING
+    eval_ratio: float = MISSING
+    split_seed: int = MISSING
+    resume_from_checkpoint: str | None = MISSING
+    checkpoints_dir: str = MISSING
+    wandb: WandbConf = field(default_factory=WandbConf)
+
+
+@dataclass
+class QuestionsConf(LiteLLMConf):
+    backend: QuestionsBackend = MISSING
+    n_questions: int = MISSING
+    invalid_retries: int = MISSING
+    min_question_chars: int = MISSING
+    cache_dir: str = MISSING
+
+
+@dataclass
+class GenerateConf:
+    questions_dir: str = MISSING
+    # entries {name, kind, path | model, base_url, api_key_env}: checked by llm.specs.parse_model_specs,
+    # which names the entry (a typed list would refuse the plain dicts a collect run writes)
+    models: list[dict[str, Any]] = MISSING
+    models_file: str | None = MISSING
+    questions_per_clause: int | None = MISSING
+    max_questions: int | None = MISSING
+    seed: int = MISSING
+    system_prompt: str | None = MISSING
+    max_new_tokens: int = MISSING
+    do_sample: bool = MISSING
+    temperature: float = MISSING
+    batch_size: int = MISSING
+    overwrite_responses: bool = MISSING
+    dry_run: bool = MISSING
+    cache_dir: str = MISSING
+    api: ApiCallsConf = field(default_factory=ApiCallsConf)
+
+
+@dataclass
+class EvaluateConf:
+    responses_dir: str = MISSING
+    mode: EvaluateMode = MISSING
+    num_judges: int = MISSING
+    seed: int = MISSING
+    dry_run: bool = MISSING
+    cache_dir: str = MISSING
+
+
+@dataclass
+class RankConf:
+    pairwise: str | None = MISSING
+    listwise: str | None = MISSING
+    preferences: str | None = MISSING
+    methods: list[RankMethod] = MISSING
+    ties: TieModel = MISSING
+    anchor: str | None = MISSING
+    base_score: float = MISSING
+    scale: float = MISSING
+    prior: float = MISSING
+    bootstrap_samples: int = MISSING
+    ci: float = MISSING
+    seed: int | None = MISSING
+    style_control: bool = MISSING
+    kemeny_exact_max: int = MISSING
+
+
+class PanelDpoStep(StrEnum):
+    prepare = "prepare"
+    train = "train"
+    questions = "questions"
+    generate = "generate"
+    evaluate = "evaluate"
+    rank = "rank"
+
+
+@dataclass
+class PanelDpoRecipeConf:
+    name: str = MISSING
+    stages: list[PanelDpoStep] = MISSING
+    dataset_modes: list[DatasetModeName] | None = MISSING
+    max_pairs_per_mode: int | None = MISSING
+    base_model_name: str = MISSING
+
+
+@dataclass
+class CollectConf:
+    sweep_dir: str = MISSING
+
+
+# (group under schema/, name) -> schema; a YAML option uses it with `- /schema/<group>/<name>@_here_`.
+# The trainer group stays untyped: any DPOConfig field may be added with +trainer.<field>=...
+SCHEMAS: dict[tuple[str, str], type[Any]] = {
+    ("schema", "paths"): PathsConf,
+    ("schema", "data"): DataConf,
+    ("schema", "panel"): PanelConf,
+    ("schema", "dataset_mode"): DatasetModeConf,
+    ("schema", "dataset"): DatasetConf,
+    ("schema/model", "hub"): ModelConf,
+    ("schema/model", "tiny"): TinyModelConf,
+    ("schema", "constitution"): ConstitutionConf,
+    ("schema/judge", "heuristic"): HeuristicJudgeConf,
+    ("schema/judge", "litellm"): LiteLLMJudgeConf,
+    ("schema/judge", "hf"): HFJudgeConf,
+    ("schema", "explore"): ExploreConf,
+    ("schema", "train"): TrainConf,
+    ("schema", "questions"): QuestionsConf,
+    ("schema", "generate"): GenerateConf,
+    ("schema", "evaluate"): EvaluateConf,
+    ("schema", "rank"): RankConf,
+    ("schema/recipe", "panel_dpo"): PanelDpoRecipeConf,
+    ("schema", "collect"): CollectConf,
+}
