@@ -17,6 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from demalign import console, distributed
 from demalign.artifacts import MANIFEST, REPORT, Run, write_json, write_text
 from demalign.errors import DemalignError
 from demalign.secrets import redact, scrub_text
@@ -73,6 +74,7 @@ def execute(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) 
     started = datetime.now(UTC)
     run = Run(Path(run_dir), str(cfg.stage), overrides=overrides)
     run.seeds["seed"] = int(cfg.seed)
+    progress = console.stage_started(run.dir, run.stage)  # console: this stage's one line
     status, error = "ok", None
     try:
         stage_function(run.stage)(cfg, run)
@@ -83,26 +85,30 @@ def execute(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) 
             error += "\n" + scrub_text(traceback.format_exc())
         raise
     finally:
-        report_path = run.dir / REPORT
-        body = report_path.read_text(encoding="utf-8") if report_path.exists() else ""
-        if status != "ok":
-            body += f"\n## Error\n\n```\n{error}\n```\n"
-        write_text(report_path, scrub_text(_report_header(run, status, overrides) + body))
-        manifest = {
-            "stage": run.stage,
-            "status": status,
-            "error": error,
-            "started": started.isoformat(),
-            "finished": datetime.now(UTC).isoformat(),
-            "overrides": redact(overrides),
-            "config": redact(plain_config(cfg)),
-            "git": git_state(),
-            "versions": package_versions(),
-            "seeds": run.seeds,
-            "inputs": run.inputs,
-            "outputs": {k: v for k, v in run.outputs.items() if k not in (MANIFEST, REPORT)},
-            "metrics": redact(run.metrics),
-            "command": redact(sys.argv),
-        }
-        write_json(run.dir / MANIFEST, manifest)
+        if run.main:  # rank 0 writes the report and manifest (demalign.distributed)
+            report_path = run.dir / REPORT
+            body = report_path.read_text(encoding="utf-8") if report_path.exists() else ""
+            if status != "ok":
+                body += f"\n## Error\n\n```\n{error}\n```\n"
+            write_text(report_path, scrub_text(_report_header(run, status, overrides) + body))
+            manifest = {
+                "stage": run.stage,
+                "status": status,
+                "error": error,
+                "started": started.isoformat(),
+                "finished": datetime.now(UTC).isoformat(),
+                "overrides": redact(overrides),
+                "config": redact(plain_config(cfg)),
+                "git": git_state(),
+                "versions": package_versions(),
+                "seeds": run.seeds,
+                "inputs": run.inputs,
+                "outputs": {k: v for k, v in run.outputs.items() if k not in (MANIFEST, REPORT)},
+                "metrics": redact(run.metrics),
+                "command": redact(sys.argv),
+                "processes": distributed.world_size(),  # ranks of a multi-process launch (rank 0 writes)
+            }
+            write_json(run.dir / MANIFEST, manifest)
+        distributed.stage_barrier(status)  # other ranks wait here for rank 0's manifest
+        console.stage_finished(progress, status)
     return run

@@ -18,6 +18,7 @@ import logging
 
 from omegaconf import DictConfig, open_dict
 
+from demalign import console
 from demalign.artifacts import REPORT, Run
 from demalign.errors import ConfigError
 from demalign.execution import execute
@@ -45,6 +46,7 @@ def run(cfg: DictConfig, run: Run) -> None:
     artifacts: dict[str, object] = {"checkpoints": {}}  # what earlier stages wrote, for the hand-over
     contents: list[str] = []  # links to each sub-run's report
     sections: list[str] = []  # each sub-run's report, inlined
+    console.plan(sum(len(modes) if name in PER_MODE_STAGES else 1 for name in stages))  # [i/total] lines
 
     for name in stages:
         for mode in modes if name in PER_MODE_STAGES else [None]:
