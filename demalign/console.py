@@ -119,12 +119,18 @@ def plan(total: int) -> None:
 # --- quiet mode -----------------------------------------------------------------------------------------
 
 
+def _file_handlers(folder: Path) -> list[logging.FileHandler]:
+    """The root logger's file handlers writing into `folder` (Hydra's job log is one)."""
+    return [
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.FileHandler) and Path(h.baseFilename).parent == folder.resolve()
+    ]
+
+
 def _log_path(run_dir: Path, main: bool) -> Path:
     """Hydra's job log (`<run>/<job>.log`) on rank 0, `<job>.rank<N>.log` on the others."""
-    hydra_file = next(
-        (Path(h.baseFilename) for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)),
-        None,
-    )
+    hydra_file = next((Path(h.baseFilename) for h in _file_handlers(run_dir)), None)
     if main:
         return hydra_file or run_dir / DEFAULT_LOG
     stem = hydra_file.stem if hydra_file else Path(DEFAULT_LOG).stem
@@ -151,13 +157,11 @@ def _is_terminal_handler(handler: logging.Handler) -> bool:
 def _logging_to(path: Path, main: bool) -> Iterator[None]:
     root = logging.getLogger()
     saved = list(root.handlers)
-    removed = [
-        h for h in saved if _is_terminal_handler(h) or (not main and isinstance(h, logging.FileHandler))
-    ]
+    removed = [h for h in saved if _is_terminal_handler(h)] + ([] if main else _file_handlers(path.parent))
     added: logging.Handler | None = None
     for handler in removed:
         root.removeHandler(handler)
-    if not any(isinstance(h, logging.FileHandler) for h in root.handlers):
+    if not any(Path(h.baseFilename) == path.resolve() for h in _file_handlers(path.parent)):
         added = logging.FileHandler(path, encoding="utf-8")
         added.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
         root.addHandler(added)
