@@ -47,7 +47,6 @@ QUIET_ENV = {
 }
 OWN_PACKAGES = ("demalign", "tests")  # whose prints stay on the terminal in quiet mode
 DEFAULT_LOG = "run.log"  # when Hydra's file handler is absent (hydra/job_logging=none)
-log = logging.getLogger(__name__)
 
 
 @dataclass
