@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from demalign.distributed import is_main_process
 from demalign.errors import ArtifactExistsError, DataError
 
 MANIFEST = "manifest.json"
@@ -121,6 +122,9 @@ class Run:
     Stages write through these methods so that every output is atomic, hashed and listed in
     `manifest.json`, and every input is hashed. A folder whose manifest says `ok` is finished:
     writing into it again is refused.
+
+    Under a multi-process launcher only rank 0 (`main`) writes and hashes; the other ranks' write methods
+    return the path without touching the folder (see `demalign.distributed`).
     """
 
     dir: Path
@@ -132,10 +136,13 @@ class Run:
     overrides: list[str] = field(default_factory=list)  # the command-line overrides of this run
     sections: list[tuple[str, str]] = field(default_factory=list)  # (title, markdown) for report.md
     resume: bool = False  # pick up this folder's unfinished work (e.g. training checkpoints)
+    main: bool = field(default_factory=is_main_process)  # rank 0: the process that writes (distributed.py)
 
     def __post_init__(self) -> None:
         self.dir = Path(self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.main:  # rank 0 owns the folder and its manifest; it may already have finished
+            return
         manifest = self.dir / MANIFEST
         if manifest.exists():
             try:
@@ -162,6 +169,8 @@ class Run:
     def record_input(self, path: Path | str) -> Path:
         """Hash an input file (or every file under an input folder) for the manifest."""
         path = Path(path)
+        if not self.main:
+            return path
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
             self.inputs[str(file.resolve())] = sha256_file(file)
@@ -170,6 +179,8 @@ class Run:
     def record_output(self, name: str) -> Path:
         """Hash an artifact written by other code (e.g. a checkpoint folder) for the manifest."""
         target = self.dir / name
+        if not self.main:
+            return target
         files = sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target]
         for file in files:
             self.outputs[str(file.relative_to(self.dir))] = sha256_file(file)
@@ -177,15 +188,29 @@ class Run:
 
     def write_jsonl(self, name: str, rows: Iterable[Any]) -> Path:
         target = self.path(name)
+        if not self.main:
+            return target
         write_jsonl(target, rows)
         return self.record_output(name)
 
     def write_json(self, name: str, obj: Any) -> Path:
         target = self.path(name)
+        if not self.main:
+            return target
         write_json(target, obj)
         return self.record_output(name)
 
     def write_text(self, name: str, text: str) -> Path:
         target = self.path(name)
+        if not self.main:
+            return target
         write_text(target, text)
+        return self.record_output(name)
+
+    def write_bytes(self, name: str, data: bytes) -> Path:
+        target = self.path(name)
+        if not self.main:
+            return target
+        with atomic_open(target, "wb") as handle:
+            handle.write(data)
         return self.record_output(name)

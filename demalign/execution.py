@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
+from demalign import console, distributed
 from demalign.artifacts import MANIFEST, REPORT, Run, write_json, write_text
 from demalign.errors import DemalignError
 from demalign.secrets import redact, scrub_text
@@ -101,6 +102,7 @@ def execute(
     started = datetime.now(UTC)
     run = Run(Path(run_dir), name, overrides=list(overrides or []), resume=resume)
     run.seeds["seed"] = int(record["config"]["seed"])
+    progress = console.stage_started(run.dir, run.stage)  # the console's one line for this run
     status, error = "ok", None
     try:
         result = body(run)
@@ -111,24 +113,35 @@ def execute(
             error += "\n" + scrub_text(traceback.format_exc())
         raise
     finally:
-        write_text(run.dir / REPORT, scrub_text(render_report(run, kind, status, error)))
-        manifest = {
-            kind: name,
-            "status": status,
-            "error": error,
-            "started": started.isoformat(),
-            "finished": datetime.now(UTC).isoformat(),
-            "overrides": redact(run.overrides),
-            **redact(record),
-            "config_hash": config_hash(record),
-            "git": git_state(),
-            "versions": package_versions(),
-            "seeds": run.seeds,
-            "inputs": run.inputs,
-            "outputs": {k: v for k, v in run.outputs.items() if k not in (MANIFEST, REPORT)},
-            "metrics": redact(run.metrics),
-            "report_sections": [[title, scrub_text(text)] for title, text in run.sections],
-            "command": redact(sys.argv),
-        }
-        write_json(run.dir / MANIFEST, manifest)
+        if run.main:  # rank 0 writes the report and the manifest (demalign.distributed)
+            _write_evidence(run, kind, name, status, error, record, started)
+        distributed.stage_barrier(status)  # the other ranks wait here for rank 0's manifest
+        console.stage_finished(progress, status)
     return run, result
+
+
+def _write_evidence(
+    run: Run, kind: str, name: str, status: str, error: str | None, record: dict[str, Any], started: datetime
+) -> None:
+    """report.md and manifest.json of a finished (or failed) run."""
+    write_text(run.dir / REPORT, scrub_text(render_report(run, kind, status, error)))
+    manifest = {
+        kind: name,
+        "status": status,
+        "error": error,
+        "started": started.isoformat(),
+        "finished": datetime.now(UTC).isoformat(),
+        "overrides": redact(run.overrides),
+        **redact(record),
+        "config_hash": config_hash(record),
+        "git": git_state(),
+        "versions": package_versions(),
+        "seeds": run.seeds,
+        "inputs": run.inputs,
+        "outputs": {k: v for k, v in run.outputs.items() if k not in (MANIFEST, REPORT)},
+        "metrics": redact(run.metrics),
+        "report_sections": [[title, scrub_text(text)] for title, text in run.sections],
+        "command": redact(sys.argv),
+        "processes": distributed.world_size(),  # ranks of a multi-process launch (rank 0 writes)
+    }
+    write_json(run.dir / MANIFEST, manifest)

@@ -46,9 +46,5 @@ def save_figure(run: Run, name: str, fig: Figure) -> str:
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    from demalign.artifacts import atomic_open
-
-    with atomic_open(run.path(name), "wb") as handle:
-        handle.write(buffer.getvalue())
-    run.record_output(name)
+    run.write_bytes(name, buffer.getvalue())
     return f"![{name}]({name})\n"

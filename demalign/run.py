@@ -8,7 +8,6 @@ its traceback. `demalign --list` prints every recipe and stage with one line eac
 
 from __future__ import annotations
 
-import logging
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -20,12 +19,13 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 import demalign.config  # noqa: F401  (registers the config schemas before Hydra composes)
+from demalign import console
 from demalign.artifacts import MANIFEST, REPORT
+from demalign.distributed import is_main_process
 from demalign.errors import ConfigError, DemalignError
 from demalign.execution import PROJECT_ROOT, execute, plain_config
 from demalign.secrets import scrub_text
 
-log = logging.getLogger("demalign")
 RUN_ID_FORMAT = "%Y-%m-%d_%H-%M-%S_%f"
 
 
@@ -109,16 +109,19 @@ def print_list() -> None:
 @hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="config")
 def hydra_main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        run = run_configured(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
+        # quiet console: library output goes to <run>/run.log (the session logs an error there too)
+        with console.session(run_dir, verbose=bool(cfg.verbose)):
+            run = run_configured(cfg, run_dir, list(hydra_cfg.overrides.task))
     except (DemalignError, MissingMandatoryValue) as err:
         if isinstance(err, MissingMandatoryValue):  # a `???` key read before it was set
             key = err.full_key
             err = DemalignError(f"missing mandatory config key {key} (set it on the command line: {key}=...)")
-        log.error("%s", scrub_text(str(err)))
         print(f"demalign: error: {scrub_text(str(err))}", file=sys.stderr)
         sys.exit(1)
-    print(f"{run.stage}: done. Report: {run.dir / REPORT}")
+    if is_main_process():  # one report line for a multi-process run
+        print(f"{run.stage}: done. Report: {run.dir / REPORT}")
 
 
 def main() -> None:

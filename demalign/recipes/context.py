@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -24,6 +23,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from demalign import console
 from demalign.artifacts import MANIFEST, REPORT, Run, sha256_file
 from demalign.errors import ArtifactExistsError
 from demalign.execution import config_hash
@@ -44,6 +44,12 @@ def nested_report(label: str, folder: str, sections: list[list[str]]) -> str:
     parts = [f"Folder: [`{folder}/`]({folder}/{REPORT})\n"]
     parts += [f"### {title}\n\n{nest_section(body, folder)}" for title, body in sections]
     return "\n".join(parts)
+
+
+def step_label(folder: str) -> str:
+    """How a step is named in reports and on the console: `hard/prepare` -> `prepare (hard)`."""
+    where, _, name = folder.rpartition("/")
+    return f"{name} ({where})" if where else name
 
 
 def unchanged(recorded: dict[str, str], base: Path | None = None) -> bool:
@@ -90,30 +96,28 @@ class RecipeContext:
     ) -> Any:
         """Run (or, on resume, reuse) one step in `<run>/<folder>`; returns the stage's `Outputs`."""
         env = env if env is not None else self.env(module)
-        label = label or folder.replace("/", " ")
+        label = label or step_label(folder)
         path = self.run.dir / folder
-        started = time.monotonic()
         log.info("%s: running in %s", label, path)
         manifest = self._reusable(module, opts, env, inputs, path)
         if manifest is not None:
-            outputs, status = module.Outputs.in_folder(path), "reused"
+            outputs, status = module.Outputs.in_folder(path), console.REUSED
+            console.stage_finished(console.stage_started(path, manifest["stage"]), status)
         else:
-            try:
-                _, outputs = run_stage(module, opts, env, inputs, path, self.run.overrides, self.resume)
-            except BaseException:
-                self._progress(
-                    label, f"failed after {time.monotonic() - started:.1f} s (see {path / REPORT})"
-                )
-                raise
+            _, outputs = run_stage(module, opts, env, inputs, path, self.run.overrides, self.resume)
             manifest, status = json.loads((path / MANIFEST).read_text(encoding="utf-8")), "done"
         self._fold(label, folder, manifest)
         self.steps.append((label, folder, status))
-        self._progress(label, f"{status} in {time.monotonic() - started:.1f} s")
         return outputs
+
+    def plan(self, steps: int) -> None:
+        """Say how many steps follow, so the console numbers them `[i/steps]`."""
+        console.plan(steps)
 
     def headline(self, title: str, body: str) -> None:
         """A section at the top of the recipe's report (e.g. the leaderboard), printed on the console."""
-        print(f"{title}\n{body}", flush=True)
+        if self.run.main:
+            print(f"{title}\n{body}", flush=True)
         self.headlines.append((title, f"```\n{body}\n```\n"))
 
     def finish(self) -> None:
@@ -152,7 +156,3 @@ class RecipeContext:
         self.run.outputs.update({f"{folder}/{k}": v for k, v in manifest.get("outputs", {}).items()})
         self.run.metrics[label] = manifest.get("metrics", {})
         self.run.section(label, nested_report(label, folder, manifest.get("report_sections", [])))
-
-    def _progress(self, label: str, what: str) -> None:
-        log.info("%s: %s", label, what)
-        print(f"{self.run.stage} | {label}: {what}", flush=True)

@@ -28,13 +28,16 @@ STEPS = tuple(step.value for step in PanelDpoStep)
 
 def run(ctx: RecipeContext, opts: DictConfig) -> None:
     steps = checked_steps(list(opts.stages))
+    modes = dataset_modes(opts, ctx.cfg.dataset_mode.name, ctx.run.overrides)
+    per_mode = [step for step in steps if step in ("prepare", "train")]
+    ctx.plan(len(modes) * len(per_mode) + len(steps) - len(per_mode))
     checkpoints: dict[str, ModelSpec] = {}
 
-    for mode in dataset_modes(opts, ctx.cfg.dataset_mode.name, ctx.run.overrides):
+    for mode in modes:
         if "prepare" in steps:
             data = ctx.stage(
                 prepare, ctx.options("dataset", max_pairs=opts.max_pairs_per_mode), prepare.Inputs(),
-                folder=f"{mode}/prepare", env=ctx.env(prepare, dataset_mode={"name": mode}), label=f"prepare ({mode})",
+                folder=f"{mode}/prepare", env=ctx.env(prepare, dataset_mode={"name": mode}),
             )  # fmt: skip
         if "train" in steps:
             trained = ctx.stage(
@@ -42,7 +45,6 @@ def run(ctx: RecipeContext, opts: DictConfig) -> None:
                 ctx.options("train"),
                 train.Inputs(data.dataset),
                 folder=f"{mode}/train",
-                label=f"train ({mode})",
             )
             checkpoints[mode] = ModelSpec(name=mode, kind="local", path=str(trained.checkpoint))
 

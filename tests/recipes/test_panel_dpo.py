@@ -178,7 +178,7 @@ def test_sigkill_during_train_then_resume_finishes_like_an_uninterrupted_run(tmp
     resumed = _demalign(*common, "resume=true", f"paths.output_dir={tmp_path / 'outputs'}", cwd=tmp_path)
     output = resumed.communicate(timeout=600)[0].decode()
     assert resumed.returncode == 0, output
-    assert "prepare (full): reused" in output and "train (full): done" in output
+    assert "prepare (full) … reused" in output and "train (full) … done in" in output
     train = manifest(killed_dir / "full" / "train")
     assert any("/trainer_checkpoints/checkpoint-" in name for name in train["inputs"]), (
         "training did not resume"

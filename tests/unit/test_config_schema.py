@@ -56,7 +56,10 @@ def test_every_option_is_typed_by_a_schema(group: str, option: str) -> None:
     assert dataclasses.is_dataclass(node_type) and node_type.__module__ == schema.__name__, (group, node_type)
     # every schema field has a value in YAML (no key left to a code default)
     missing = sorted(k for k in _fields(node_type) if OmegaConf.is_missing(cfg[group], k))
-    assert missing in ([], ["questions_dir"], ["dataset"], ["sweep_dir"], ["root"]), (group, missing)
+    assert missing in ([], ["questions_dir"], ["responses_dir"], ["dataset"], ["sweep_dir"], ["root"]), (
+        group,
+        missing,
+    )
 
 
 @pytest.mark.parametrize(
@@ -118,8 +121,8 @@ def test_missing_mandatory_key_is_one_line_naming_it(tmp_path: Path) -> None:
     done = _cli(tmp_path, "stage=evaluate")
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        "demalign: error: missing mandatory config key evaluate.questions_dir "
-        "(set it on the command line: evaluate.questions_dir=...)"
+        "demalign: error: missing mandatory config key evaluate.responses_dir: set it on the command line "
+        "(evaluate.responses_dir=...), or run a recipe that hands it over"
     ]
 
 
@@ -147,7 +150,7 @@ def test_data_source_is_explicit() -> None:
 
 def test_litellm_call_keys_are_defined_once() -> None:
     """conf/api/calls.yaml and conf/api/litellm.yaml set every call key; judge=litellm, questions and
-    evaluate.api take them from there (Hydra defaults) and repeat none."""
+    generate.api take them from there (Hydra defaults) and repeat none."""
     call_keys, model_keys = (
         _fields(schema.ApiCallsConf),
         _fields(schema.LiteLLMConf) - _fields(schema.ApiCallsConf),
@@ -156,7 +159,7 @@ def test_litellm_call_keys_are_defined_once() -> None:
     assert _own_keys(CONF_DIR / "api" / "litellm.yaml") == model_keys
     for consumer in ("judge/litellm.yaml", "questions/default.yaml"):
         assert not _own_keys(CONF_DIR / consumer) & (call_keys | model_keys), consumer
-    assert "api" not in _own_keys(CONF_DIR / "evaluate" / "default.yaml")
+    assert "api" not in _own_keys(CONF_DIR / "generate" / "default.yaml")
     for text in (p.read_text() for p in CONF_DIR.rglob("*.yaml") if p.parent.name != "api"):
         for key in (
             "requests_per_minute",
@@ -167,7 +170,7 @@ def test_litellm_call_keys_are_defined_once() -> None:
         ):
             assert f"\n{key}" not in text and f" {key}:" not in text
     cfg = compose_config(["judge=litellm"])
-    for node in (cfg.judge, cfg.questions, cfg.evaluate.api):
+    for node in (cfg.judge, cfg.questions, cfg.generate.api):
         assert {k: node[k] for k in call_keys} == {k: cfg.judge[k] for k in call_keys}
     assert cfg.questions.model == cfg.judge.model
 
