@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from demalign.distributed import is_main_process
 from demalign.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -18,10 +19,12 @@ class CallCache:
     """Append-only JSONL of finished calls: `{key, model, sample, text, prompt_tokens,
     completion_tokens, cost}` per line. The latest approved line for a key wins. A line cut short by
     a killed writer is removed on open, so the next append starts on a fresh line. `path=None` keeps
-    the cache in memory only."""
+    the cache in memory only. Under a multi-process launch only rank 0 writes the file; the other ranks
+    read it and keep their own answers in memory, so the file never gets two writers."""
 
     def __init__(self, path: Path | str | None) -> None:
         self.path = Path(path) if path is not None else None
+        self.writer = is_main_process()
         self._records: dict[str, list[dict[str, Any]]] = {}
         if self.path is not None and self.path.exists():
             self._load()
@@ -30,7 +33,7 @@ class CallCache:
         assert self.path is not None
         data = self.path.read_bytes()
         complete = data[: data.rfind(b"\n") + 1]
-        if len(complete) != len(data):
+        if len(complete) != len(data) and self.writer:
             log.warning("%s: dropping a partial last line left by an interrupted run", self.path)
             with open(self.path, "r+b") as handle:
                 handle.truncate(len(complete))
@@ -58,7 +61,7 @@ class CallCache:
 
     def append(self, record: dict[str, Any]) -> None:
         self._records.setdefault(record["key"], []).append(record)
-        if self.path is None:
+        if self.path is None or not self.writer:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"

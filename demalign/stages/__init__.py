@@ -44,6 +44,11 @@ ALWAYS_SHARED = ("seed", "paths")
 
 def stage_module(name: str) -> ModuleType:
     """The module of a stage, or a ConfigError listing the valid stage names."""
+    if name == "pipeline":
+        raise ConfigError(
+            "stage=pipeline is now a recipe: run `demalign` (recipe=panel_dpo; the pipeline.* keys are recipe.*, "
+            "e.g. recipe.stages=[prepare,train])"
+        )
     if name not in STAGE_NAMES:
         raise ConfigError(f"stage={name!r} is not a stage. Valid stages: {', '.join(STAGE_NAMES)}")
     return importlib.import_module(f"demalign.stages.{name}")

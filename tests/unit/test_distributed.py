@@ -99,3 +99,16 @@ def test_rank_0_publishes_and_the_barrier_returns_its_status(
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setattr(distributed, "_barrier_seq", iter(range(5)))
     assert distributed.stage_barrier("ok") == "failed"  # rank 0's word, read from the store
+
+
+def test_only_rank_0_writes_the_call_cache(rank1: None, tmp_path: Path) -> None:
+    """Every rank of a launched recipe makes the same calls; two appenders would interleave lines, and a
+    rank truncating a partial last line could cut rank 0's write in half."""
+    from demalign.llm.cache import CallCache
+
+    path = tmp_path / "calls.jsonl"
+    path.write_text('{"key": "a", "text": "x"}\n{"key": "b", "te')  # rank 0 is mid-write
+    cache = CallCache(path)
+    cache.append({"key": "c", "text": "y"})
+    assert path.read_text() == '{"key": "a", "text": "x"}\n{"key": "b", "te'
+    assert cache.lookup("a", bool)["text"] == "x" and cache.lookup("c", bool)["text"] == "y"
