@@ -215,3 +215,34 @@ def test_collect_gathers_a_two_job_sweep(make_cfg, tmp_path: Path) -> None:
     csv = (run.dir / "sweep.csv").read_text().splitlines()
     assert len(csv) == 3 and "override:dataset_mode" in csv[0]
     assert json.loads((run.dir / "evaluate_models.json").read_text())[1]["path"] == str(fake)
+
+
+EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_runs_then_collect_hands_its_checkpoints_to_the_recipe(
+    experiment: str, make_cfg, tmp_path: Path
+) -> None:
+    """The documented sweep flow on the sample: the experiment's jobs (two dataset modes here), collect,
+    then the recipe's evaluation steps on the collected checkpoints."""
+    done = subprocess.run(
+        [sys.executable, "-m", "demalign.run", "-m", f"experiment={experiment}", "dataset_mode=full,us_rep",
+         "recipe.max_pairs_per_mode=16", "+trainer.max_steps=1", "train.eval_ratio=0", "model.tiny.warmup_steps=0",
+         f"paths.output_dir={tmp_path / 'outputs'}", f"paths.cache_dir={tmp_path / 'cache'}"],
+        capture_output=True, text=True, timeout=900, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (sweep,) = (tmp_path / "outputs" / "panel_dpo" / "multirun").iterdir()
+    collected = run_configured(make_cfg("stage=collect", f"collect.sweep_dir={sweep}"), tmp_path / "collect")
+    models = json.loads((collected.dir / "evaluate_models.json").read_text())
+    assert [m["name"] for m in models] == ["base", "full", "us_rep"]
+    cfg = make_cfg("recipe.stages=[questions,generate,evaluate,rank]", f"generate.models_file={collected.dir / 'evaluate_models.json'}",
+                   "generate.max_questions=4", "generate.max_new_tokens=8", "evaluate.num_judges=1", "rank.bootstrap_samples=10",
+                   f"paths.cache_dir={tmp_path / 'cache'}")  # fmt: skip
+    run = run_configured(cfg, tmp_path / "evaluation")
+    assert {row["model"] for row in manifest(run.dir / "rank")["metrics"]["leaderboard"]} == {
+        "base",
+        "full",
+        "us_rep",
+    }

@@ -222,6 +222,8 @@ def test_models_file_replaces_models_and_errors_name_the_file(tmp_path: Path) ->
     broken.write_text('{"name": "base"}')
     with pytest.raises(DataError, match=r"broken.json: expected a JSON list"):
         model_entries([], broken)
-    broken.write_text('[{"name": "base"}, {"name": "gone", "path": "/no/such/checkpoint"}]')
+    broken.write_text(
+        '[{"name": "base", "kind": "local"}, {"name": "gone", "kind": "local", "path": "/no/such/checkpoint"}]'
+    )
     with pytest.raises(ConfigError, match=r"broken.json\[1\].path=/no/such/checkpoint: no such checkpoint"):
         parse_model_specs(*model_entries([], broken))

@@ -131,7 +131,8 @@ def test_expected_cost_uses_litellm_prices() -> None:
     assert expected_cost("no-such-model-xyz", 10, 10) is None
 
 
-API = {"timeout": 5, "api_key_env": None, "concurrency": 4, "max_retries": 2, "retry_backoff": 0.01}
+API = {"timeout": 5, "api_key_env": None, "concurrency": 4, "max_retries": 2, "retry_backoff": 0.01,
+       "max_backoff": 1.0, "client_processes": 1, "requests_per_minute": None}  # fmt: skip
 GENERATION = {"max_new_tokens": 32, "do_sample": False, "temperature": 0.7, "seed": 3, "batch_size": 2}
 
 
