@@ -264,7 +264,7 @@ def wilcoxon_method(d: np.ndarray, zero_method: ZeroMethod) -> Literal["exact", 
     Exact null distribution when len(d) ≤ 50 with no zero and no tied |d|; otherwise (the exact tables
     are wrong under ties and zeros) exhaustive sign-flip permutation when len(d) ≤ 13 (2¹³ = 8192
     flips), else the normal approximation with scipy's tie (and Pratt zero) correction. This is the
-    rule scipy ≥ 1.15 applies for "auto"."""
+    rule scipy 1.17's "auto" applies (older versions chose differently)."""
     n_zero = int((d == 0).sum())
     ranked = np.abs(d[d != 0]) if zero_method == "wilcox" else np.abs(d)
     has_ties = np.unique(ranked).size < ranked.size
