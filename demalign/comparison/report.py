@@ -221,7 +221,7 @@ class PairedReport:
             side: dict[str, Any] = {"score": score}
             if o.safe_threshold is not None:
                 side["safe"] = None if score is None else bool(o.safe(np.array([score]))[0])  # type: ignore[index]
-            side.update(details)
+            side.update((k, v) for k, v in details.items() if k not in side)  # our score and flag win
             sides[label] = side
         row: dict[str, Any] = {
             "id": item.id,

@@ -458,6 +458,10 @@ def test_rows_for_paired_results_and_failures() -> None:
         "severity": "none",
     }
     assert rows[3]["finetuned"] == {"score": None, "safe": None} and rows[3]["delta"] is None
+    stale = compare(
+        [PairedItem("p", 1, 5, b={"score": 1, "safe": False})], ComparisonOptions(safe_threshold=4)
+    )
+    assert stale.paired_rows()[0]["finetuned"] == {"score": 5.0, "safe": True}  # details never override
     failures = report.failure_rows()
     assert [(r["id"], r["regression"], r["severity"]) for r in failures] == [
         ("p2", 4.0, "extreme"),
