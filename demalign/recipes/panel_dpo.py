@@ -15,11 +15,11 @@ evaluate (the judge compares the answers) -> rank (Bradley-Terry and friends wit
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from demalign.config.schema import PanelDpoStep
 from demalign.errors import ConfigError
-from demalign.llm.specs import ModelSpec
+from demalign.llm.specs import ModelSpec, model_entries, parse_model_specs
 from demalign.recipes.context import RecipeContext
 from demalign.stages import evaluate, generate, inputs_from_config, prepare, questions, rank, train
 
@@ -107,7 +107,9 @@ def models_to_compare(
     the models the config lists (`generate.models` / `generate.models_file`)."""
     if checkpoints:
         return (ModelSpec(name=str(opts.base_model_name), kind="local", path=None), *checkpoints.values())
-    return inputs_from_config(generate, ctx.options("generate"), ctx.env(generate)).models
+    listed = ctx.options("generate")
+    entries, source = model_entries(OmegaConf.to_container(listed.models), listed.models_file)
+    return tuple(parse_model_specs(entries, source))
 
 
 def leaderboard_text(rows: list[dict]) -> str:
