@@ -70,3 +70,18 @@ def test_hf_judge_records_unparseable_verdicts_as_invalid_with_raw_text(tmp_path
     rerun = execute(calls, lambda: judge.backend, CallCache(tmp_path / "calls.jsonl"), judge.policy, accept)
     assert sum(r.cached for r in rerun) == 8 - invalid
     assert [r.text for r in rerun] == [r.text for r in results]  # greedy: the re-asked ones answer alike
+
+
+def test_a_local_model_answer_is_the_completion_only(tmp_path: Path) -> None:
+    """The curation seed decoded the whole sequence, so the prompt leaked into every candidate and
+    from there into the SFT targets. An answer here is the decoded new tokens only: the prompt's
+    unique marker never appears in it, and it equals the tail of the full decoded sequence."""
+    from demalign.llm.calls import ChatCall
+    from demalign.llm.local import TransformersBackend
+
+    tiny = ensure_tiny_model(tmp_path / "models")
+    backend = TransformersBackend(tiny, {"name": "tiny", "source": "tiny"}, None, 6, False, 1.0, 0)
+    marker = "Zebra-quartz-marker-4242 explains the weather"
+    [completion] = backend.complete_batch([ChatCall("local", [{"role": "user", "content": marker}])])
+    assert "Zebra" not in completion.text and "quartz" not in completion.text
+    assert 0 < completion.completion_tokens <= 6 and completion.prompt_tokens > 6
