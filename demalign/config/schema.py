@@ -116,6 +116,29 @@ class TieModel(StrEnum):
     davidson = "davidson"
 
 
+class PromptSource(StrEnum):
+    bundled = "bundled"  # the prompt sets shipped in demalign/data/prompt_sets
+    file = "file"  # a JSONL or CSV file at prompts.path
+    hub = "hub"  # a Hugging Face dataset, loaded with datasets.load_dataset
+
+
+class BundledPromptCategory(StrEnum):
+    adversarial = "adversarial"
+    borderline = "borderline"
+    cooperative = "cooperative"
+
+
+class PromptFileFormat(StrEnum):
+    auto = "auto"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class PromptExtractor(StrEnum):
+    none = "none"
+    first_human_turn = "first_human_turn"
+
+
 # ---- shared groups ----------------------------------------------------------------------------------
 
 
@@ -221,6 +244,50 @@ class ConstitutionConf:
     path: str | None = MISSING
     start_clause: int | None = MISSING
     end_clause: int | None = MISSING
+
+
+@dataclass
+class PromptsConf:
+    """Keys every prompt source shares (conf/prompts/*.yaml)."""
+
+    name: str = MISSING
+    source: PromptSource = MISSING
+    dedupe: bool = MISSING
+    limit: int | None = MISSING
+    eval_ratio: float = MISSING
+    seed: int = MISSING
+
+
+@dataclass
+class BundledPromptsConf(PromptsConf):
+    categories: list[BundledPromptCategory] = MISSING
+
+
+@dataclass
+class PromptColumnsConf(PromptsConf):
+    """A file or dataset: which columns hold the id, the prompt and the category."""
+
+    id_column: str | None = MISSING
+    generate_ids: bool = MISSING
+    prompt_column: str = MISSING
+    extractor: PromptExtractor = MISSING
+    category_column: str | None = MISSING
+    category: str | None = MISSING
+    categories: list[str] | None = MISSING
+
+
+@dataclass
+class FilePromptsConf(PromptColumnsConf):
+    path: str = MISSING
+    format: PromptFileFormat = MISSING
+
+
+@dataclass
+class HubPromptsConf(PromptColumnsConf):
+    dataset: str = MISSING
+    data_dir: str | None = MISSING
+    split: str = MISSING
+    revision: str | None = MISSING
 
 
 # ---- API calls (conf/api/): defined once, reused by judge=litellm, questions and evaluate.api ----------
@@ -401,6 +468,9 @@ SCHEMAS: dict[tuple[str, str], type[Any]] = {
     ("schema/model", "hub"): ModelConf,
     ("schema/model", "tiny"): TinyModelConf,
     ("schema", "constitution"): ConstitutionConf,
+    ("schema/prompts", "bundled"): BundledPromptsConf,
+    ("schema/prompts", "file"): FilePromptsConf,
+    ("schema/prompts", "hub"): HubPromptsConf,
     ("schema/judge", "heuristic"): HeuristicJudgeConf,
     ("schema/judge", "litellm"): LiteLLMJudgeConf,
     ("schema/judge", "hf"): HFJudgeConf,

@@ -56,7 +56,15 @@ def test_every_option_is_typed_by_a_schema(group: str, option: str) -> None:
     assert dataclasses.is_dataclass(node_type) and node_type.__module__ == schema.__name__, (group, node_type)
     # every schema field has a value in YAML (no key left to a code default)
     missing = sorted(k for k in _fields(node_type) if OmegaConf.is_missing(cfg[group], k))
-    assert missing in ([], ["questions_dir"], ["responses_dir"], ["dataset"], ["sweep_dir"], ["root"]), (
+    assert missing in (
+        [],
+        ["questions_dir"],
+        ["responses_dir"],
+        ["dataset"],
+        ["sweep_dir"],
+        ["root"],
+        ["path"],
+    ), (
         group,
         missing,
     )
