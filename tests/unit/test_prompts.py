@@ -1,4 +1,4 @@
-"""Prompt sets (demalign/promptsets.py, conf/prompts/): the bundled sets, file and hub loading with a
+"""Prompt sets (demalign/promptsets/, conf/prompts/): the bundled sets, file and hub loading with a
 column mapping, errors that name file:line and the column, the seeded limit and held-out split."""
 
 from __future__ import annotations
