@@ -434,6 +434,42 @@ class RankConf:
     kemeny_exact_max: int = MISSING
 
 
+class SelectPolicy(StrEnum):
+    best = "best"
+    margin = "margin"
+    diverse = "diverse"
+
+
+class CurationFormat(StrEnum):
+    prompt_completion = "prompt_completion"
+    messages = "messages"
+    raw = "raw"
+
+
+@dataclass
+class CritiqueConf:
+    candidates: str = MISSING
+    clauses: list[int] | None = MISSING
+    scale_low: int = MISSING
+    scale_high: int = MISSING
+    safe_threshold: int = MISSING
+    dry_run: bool = MISSING
+    cache_dir: str = MISSING
+
+
+@dataclass
+class SelectConf:
+    critiques: str = MISSING
+    policy: SelectPolicy = MISSING
+    margin: int = MISSING
+    top_k: int = MISSING
+    bottom_k: int = MISSING
+    min_score: int | None = MISSING
+    format: CurationFormat = MISSING
+    val_ratio: float = MISSING
+    seed: int = MISSING
+
+
 class PanelDpoStep(StrEnum):
     prepare = "prepare"
     train = "train"
@@ -480,6 +516,8 @@ SCHEMAS: dict[tuple[str, str], type[Any]] = {
     ("schema", "generate"): GenerateConf,
     ("schema", "evaluate"): EvaluateConf,
     ("schema", "rank"): RankConf,
+    ("schema", "critique"): CritiqueConf,
+    ("schema", "select"): SelectConf,
     ("schema/recipe", "panel_dpo"): PanelDpoRecipeConf,
     ("schema", "collect"): CollectConf,
 }

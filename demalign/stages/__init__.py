@@ -38,7 +38,9 @@ class NoInputs:
         return cls()
 
 
-STAGE_NAMES = ("explore", "prepare", "train", "questions", "generate", "evaluate", "rank", "collect")
+STAGE_NAMES = (
+    "explore", "prepare", "train", "questions", "generate", "evaluate", "rank", "critique", "select", "collect",
+)  # fmt: skip
 ALWAYS_SHARED = ("seed", "paths")
 
 
