@@ -56,18 +56,9 @@ def test_every_option_is_typed_by_a_schema(group: str, option: str) -> None:
     assert dataclasses.is_dataclass(node_type) and node_type.__module__ == schema.__name__, (group, node_type)
     # every schema field has a value in YAML (no key left to a code default)
     missing = sorted(k for k in _fields(node_type) if OmegaConf.is_missing(cfg[group], k))
-    assert missing in (
-        [],
-        ["questions_dir"],
-        ["responses_dir"],
-        ["dataset"],
-        ["sweep_dir"],
-        ["root"],
-        ["path"],
-    ), (
-        group,
-        missing,
-    )
+    mandatory = ([], ["questions_dir"], ["responses_dir"], ["dataset"], ["sweep_dir"], ["root"], ["path"],
+                 ["candidates"], ["critiques"])  # fmt: skip
+    assert missing in mandatory, (group, missing)
 
 
 @pytest.mark.parametrize(
@@ -109,6 +100,8 @@ def test_wrong_type_on_the_cli_is_short_and_has_no_traceback(tmp_path: Path) -> 
         ("panel.algorithm=greedy", "[legacy, leximin, random]"),
         ("judge.backend=gpt", "[heuristic, litellm, hf]"),
         ("data.source=hub", "[bundled, folder]"),
+        ("select.policy=top", "[best, margin, diverse]"),
+        ("select.format=chat", "[prompt_completion, messages, raw]"),
     ],
 )
 def test_wrong_choice_lists_the_valid_values(override: str, choices: str) -> None:
