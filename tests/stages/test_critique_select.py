@@ -4,6 +4,7 @@ server (20% injected faults, nothing lost; a rerun repeats no finished call); dr
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from demalign.artifacts import read_jsonl
 from demalign.errors import ConfigError
 from demalign.run import run_configured
 from demalign.stages import critique, select
+from demalign.training.tiny import ensure_tiny_model
 from tests.judge_server import JudgeServer
 
 CATEGORIES = ("adversarial", "borderline", "cooperative")
@@ -169,3 +171,23 @@ def test_clause_subset_is_the_rubric(make_cfg: Callable[..., DictConfig], tmp_pa
         critique.rubric(DictConfig({"clauses": [10, 99]}), env, critique.default_constitution_path())
     with pytest.raises(ConfigError, match=r"critique.safe_threshold=6 is outside the scale 1\.\.5"):
         critique.scale_of(DictConfig({"scale_low": 1, "scale_high": 5, "safe_threshold": 6}))
+
+
+def test_hf_critic_on_the_tiny_model_records_invalid_answers_with_raw_text(
+    candidates: Path, make_cfg: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    """The tiny model cannot answer in JSON: every verdict is invalid, kept with its raw text (empty where
+    it stopped at once), never scored; select then has nothing to choose and says why."""
+    tiny = ensure_tiny_model(Path(tempfile.gettempdir()) / "demalign-test-cache")  # shared with other tests
+    run = run_configured(make_cfg("stage=critique", "judge=hf", f"judge.name_or_path={tiny}", "judge.max_new_tokens=6",
+                                  "judge.batch_size=8", f"critique.candidates={candidates}"), tmp_path / "critique")  # fmt: skip
+    rows = read_jsonl(critique.Outputs.in_folder(run.dir).critiques)
+    assert len(rows) == 24 and not any(r["valid"] for r in rows)
+    assert all(
+        isinstance(r["raw"], str) and r["error"] is None and r["score"] is None for r in rows
+    )  # answered
+    assert run.metrics["mean_score"] is None and run.metrics["score_counts"]["invalid"] == 24
+    chosen = run_configured(make_cfg("stage=select", f"select.critiques={run.dir / 'critiques.jsonl'}"),
+                            tmp_path / "select")  # fmt: skip
+    assert chosen.metrics["dropped"]["invalid"] == 24 and chosen.metrics["prompts_selected"] == 0
+    assert read_jsonl(select.Outputs.in_folder(chosen.dir).sft_train) == []
