@@ -96,7 +96,7 @@ def rubric(opts: DictConfig, env: DictConfig, constitution: Path) -> tuple[str, 
     return rubric_text(clauses), [c.id for c in clauses]
 
 
-def _dry_run(opts: DictConfig, env: DictConfig, run: Run, jobs: list, critic: Role) -> None:
+def _dry_run(env: DictConfig, run: Run, jobs: list, critic: Role) -> None:
     """Critic calls (distinct requests), prompt tokens of the real prompts, completion tokens at the
     critic's whole budget and the expected cost; sends nothing."""
     from demalign.llm.litellm_backend import expected_cost
@@ -148,7 +148,7 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
     critic = judge_role(OmegaConf.to_container(env.judge), base_model)
     jobs = pointwise_jobs(critique_targets(candidates, text), critic.identity, 1, scale)
     if opts.dry_run:
-        _dry_run(opts, env, run, jobs, critic)
+        _dry_run(env, run, jobs, critic)
         return Outputs.in_folder(run.dir)
 
     calls = [job.call for job in jobs]

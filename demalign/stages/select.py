@@ -90,7 +90,7 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
         f"Policy `{options.policy}` on {len(rows)} critiques of {prompts} prompts from `{inputs.critiques}`: "
         f"{len(curated.choices)} prompts selected ({_policy_note(options)}); min_score {options.min_score} for SFT "
         f"rows and DPO chosen sides; KTO label = the critique's safe flag. Validation: {len(curated.val_prompts)} "
-        f"prompts (val_ratio {options.val_ratio}, seed {options.seed}); format `{options.format}`.\n\n"
+        f"prompt(s) (val_ratio {options.val_ratio}, seed {options.seed}); format `{options.format}`.\n\n"
         + markdown_table([{"output": kind, **size} for kind, size in sizes.items()]),
     )
     reasons = [{"candidates dropped because": reason, "count": dropped[reason]} for reason in DROP_REASONS]
