@@ -38,7 +38,7 @@ class NoInputs:
         return cls()
 
 
-STAGE_NAMES = ("explore", "prepare", "train", "questions", "generate", "evaluate", "rank", "collect")
+STAGE_NAMES = ("explore", "prepare", "train", "sft", "questions", "generate", "evaluate", "rank", "collect")
 ALWAYS_SHARED = ("seed", "paths")
 
 

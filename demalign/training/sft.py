@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 MESSAGES = "messages"
 PROMPT_COMPLETION = "prompt_completion"
 ROLES = ("system", "user", "assistant")
+# Keys of the Trainer's log history that the SFT report plots (train and eval_ variants).
+SFT_CURVE_KEYS = ("loss", "mean_token_accuracy", "entropy")
 
 # Demalign's own chat templates with `{% generation %}` around each assistant turn's text and end of
 # turn (the same rendering; the markers only tell transformers which characters are the assistant's).
