@@ -3,7 +3,9 @@
     demalign stage=sft sft.dataset=rows.jsonl model=tiny trainer=sft_tiny
 
 Rows are `{messages}` (loss on the assistant turns) or `{prompt, completion}` (loss on the completion);
-prompt, system and user tokens never carry a label (see `demalign.training.sft`). The trainer group is
+prompt, system and user tokens never carry a label (see `demalign.training.sft`). Unpaired rows
+`{prompt, completion, label}` (select's `diverse` output) train with KTO instead (trainer=kto | kto_tiny,
+see `demalign.training.kto`). The trainer group is
 shared with stage=train, so use an SFT option (trainer=sft | sft_lora | sft_tiny): a DPO-only key is an
 error naming it. Writes `checkpoint/` (model or LoRA adapter + tokenizer), `train_metrics.jsonl` (the
 Trainer's log rows) and the loss / token-accuracy / entropy curves. Rerun with `resume=true` in a recipe,
@@ -22,9 +24,10 @@ from demalign.artifacts import Run
 from demalign.reports import markdown_table, save_figure
 from demalign.training.config import configure_wandb, hydra_run_identity
 from demalign.training.data import split_pairs
+from demalign.training.kto import KTO_CURVE_KEYS, train_kto
 from demalign.training.report import curves_figure
 from demalign.training.runner import latest_checkpoint
-from demalign.training.sft import SFT_CURVE_KEYS, load_sft_rows, train_sft
+from demalign.training.sft import KTO, SFT_CURVE_KEYS, load_sft_rows, train_sft
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,9 @@ OPTIONS = "sft"
 SHARED = ("model", "trainer")
 CHECKPOINT = "checkpoint"
 REPORTED_METRICS = ("train_loss", "train_samples_per_second", "eval_loss", "eval_mean_token_accuracy",
-                    "train_runtime")  # fmt: skip
+                    "eval_rewards/margins", "eval_kl", "train_runtime")  # fmt: skip
+LOSS_ON = {"messages": "loss on the assistant turns only", "prompt_completion": "loss on the completions only",
+           KTO: "KTO on labelled completions"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
 
     run_name, sweep_group = hydra_run_identity()
     configure_wandb(env.trainer.get("report_to"), opts.wandb, sweep_group)
-    result = train_sft(
+    result = (train_kto if fmt == KTO else train_sft)(
         env.model,
         env.trainer,
         train_rows,
@@ -84,11 +89,11 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
     run.metrics.update(
         final, weighted=result.weighted, format=fmt, train_rows=result.num_train, eval_rows=result.num_eval
     )
-    figure = save_figure(run, "training_curves.png", curves_figure(result.log_history, SFT_CURVE_KEYS))
-    loss_on = "the assistant turns" if fmt == "messages" else "the completions"
+    keys = KTO_CURVE_KEYS if fmt == KTO else SFT_CURVE_KEYS
+    figure = save_figure(run, "training_curves.png", curves_figure(result.log_history, keys))
     run.section(
-        f"SFT: {env.model.name}",
-        f"{result.num_train} train rows, {result.num_eval} eval rows ({fmt}), loss on {loss_on} only, "
+        f"{'KTO' if fmt == KTO else 'SFT'}: {env.model.name}",
+        f"{result.num_train} train rows, {result.num_eval} eval rows ({fmt}), {LOSS_ON[fmt]}, "
         f"{'weighted by the dataset weight column' if result.weighted else 'unweighted'}; "
         f"checkpoint in `{CHECKPOINT}/`{f', resumed from `{resume_from}`' if resume_from else ''}.\n\n"
         f"{markdown_table([{'metric': k, 'value': v} for k, v in final.items()])}\n{figure}",

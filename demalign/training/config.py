@@ -103,7 +103,7 @@ def unknown_key_message(kwargs: Mapping[str, Any], config_name: str) -> str | No
         return None
     hints = {"DPOConfig": "trainer=dpo|dpo_lora|dpo_tiny|dpo_zero3 with stage=train",
              "SFTConfig": "trainer=sft|sft_lora|sft_tiny with stage=sft",
-             "KTOConfig": "trainer=kto|kto_tiny with stage=sft and KTO rows"}  # fmt: skip
+             "KTOConfig": "trainer=kto|kto_tiny with stage=sft on prompt/completion/label rows"}  # fmt: skip
     parts = []
     for key in unknown:
         owners = [

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 MESSAGES = "messages"
 PROMPT_COMPLETION = "prompt_completion"
+KTO = "kto"  # prompt, completion, label: trained with KTO (demalign.training.kto), not SFT
 ROLES = ("system", "user", "assistant")
 # Keys of the Trainer's log history that the SFT report plots (train and eval_ variants).
 SFT_CURVE_KEYS = ("loss", "mean_token_accuracy", "entropy")
@@ -101,18 +102,19 @@ def _check_messages(value: Any, where: str, *, need_assistant: bool) -> None:
 
 
 def row_format(row: dict[str, Any]) -> str | None:
-    """`messages`, `prompt_completion`, or None for a row with neither."""
+    """`messages`, `prompt_completion`, `kto` (prompt, completion and label), or None for none of them."""
     if MESSAGES in row:
         return MESSAGES
     if "prompt" in row and "completion" in row:
-        return PROMPT_COMPLETION
+        return KTO if "label" in row else PROMPT_COMPLETION
     return None
 
 
 def load_sft_rows(path: Path | str) -> tuple[list[dict[str, Any]], str]:
-    """The rows of an SFT JSONL file and their format (`messages` or `prompt_completion`).
+    """The rows of an SFT JSONL file and their format (`messages`, `prompt_completion`, or `kto` for
+    unpaired `prompt, completion, label` rows, which train with KTO).
 
-    Only the columns TRL needs are kept (plus `weight`, all-or-none). Every row must have the first
+    Only the columns TRL needs are kept (plus `weight`, all-or-none; not for KTO). Every row must have the first
     row's format, and prompt/completion are both strings or both message lists (completion: assistant
     turns only). A bad row raises a DataError naming file and line.
     """
@@ -149,6 +151,14 @@ def load_sft_rows(path: Path | str) -> tuple[list[dict[str, Any]], str]:
             elif not isinstance(row["prompt"], str) or not isinstance(row["completion"], str):
                 raise DataError(f"{where}: prompt and completion must be strings or message lists")
             keep = {"prompt": row["prompt"], "completion": row["completion"]}
+            if fmt == KTO:
+                if not isinstance(row["label"], bool):
+                    raise DataError(f"{where}: label must be true or false, got {row['label']!r}")
+                if WEIGHT_COLUMN in row:
+                    raise DataError(
+                        f"{where}: KTO rows take no weight; use trainer.desirable_weight / trainer.undesirable_weight"
+                    )
+                keep["label"] = row["label"]
         if WEIGHT_COLUMN in row:
             keep[WEIGHT_COLUMN] = row[WEIGHT_COLUMN]
         rows.append(keep)

@@ -100,3 +100,40 @@ def test_a_dpo_trainer_group_given_to_stage_sft_is_an_error_naming_the_key(make_
         run_configured(
             shared_cache(make_cfg(*overrides, f"sft.dataset={dataset(tmp_path, 4)}")), tmp_path / "dpo"
         )
+
+
+def kto_dataset(tmp_path: Path, n: int = 8) -> Path:
+    from demalign.training.synthetic import synthetic_pairs
+
+    rows = []
+    for pair in synthetic_pairs(n, seed=5, weighted=False):
+        rows.append({"prompt": pair["prompt"], "completion": pair["chosen"], "label": True})
+        rows.append({"prompt": pair["prompt"], "completion": pair["rejected"], "label": False})
+    path = tmp_path / "kto_rows.jsonl"
+    write_jsonl(path, rows)
+    return path
+
+
+def test_kto_rows_train_with_kto_and_the_loss_falls(make_cfg, tmp_path: Path) -> None:
+    overrides = [o for o in FAST if not o.startswith("trainer=")]
+    run = run_configured(
+        shared_cache(make_cfg(*overrides, "trainer=kto_tiny", f"sft.dataset={kto_dataset(tmp_path)}",
+                              "sft.eval_ratio=0", "trainer.num_train_epochs=2", "trainer.warmup_steps=0")),
+        tmp_path / "kto",
+    )  # fmt: skip
+    rows = read_jsonl(run.dir / "train_metrics.jsonl")
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert len(losses) == 8  # 16 rows / batch 4 × 2 epochs
+    assert losses[0] == pytest.approx(0.5, abs=1e-3)  # policy = reference: KTO's loss is 1 − σ(0) = 0.5
+    assert sum(losses[4:]) < 0.8 * sum(losses[:4])
+    assert [r["rewards/margins"] for r in rows if "rewards/margins" in r][-1] > 0
+    assert (
+        run.metrics["format"] == "kto"
+        and "KTO on labelled completions" in (run.dir / "report.md").read_text()
+    )
+    assert "checkpoint/model.safetensors" in run.outputs
+
+
+def test_kto_rows_with_an_sft_trainer_are_an_error_naming_the_key(make_cfg, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"trainer\.completion_only_loss is not a trl\.KTOConfig field"):
+        run_sft(make_cfg, tmp_path, "kto-sft", f"sft.dataset={kto_dataset(tmp_path, 2)}", "sft.eval_ratio=0")

@@ -34,6 +34,7 @@ def test_all_options_are_listed() -> None:
     assert MODELS == ["llama3_1_8b", "qwen2_5_0_5b_instruct", "tiny"]
     assert DPO_TRAINERS == ["dpo", "dpo_lora", "dpo_tiny", "dpo_zero3"]
     assert SFT_TRAINERS == ["sft", "sft_lora", "sft_tiny"]
+    assert [t for t in TRAINERS if t.startswith("kto")] == ["kto", "kto_tiny"]
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -74,6 +75,15 @@ def test_every_model_and_sft_trainer_composes_into_an_sft_config(
     if trainer == "sft_lora":  # the seed's LoRA settings
         assert (peft.r, peft.lora_alpha, peft.lora_dropout) == (8, 16, 0.05)
         assert (args.learning_rate, args.num_train_epochs) == (2e-4, 3.0)
+
+
+@pytest.mark.parametrize("trainer", ["kto", "kto_tiny"])
+def test_kto_trainers_compose_into_a_kto_config(make_cfg, tmp_path: Path, trainer: str) -> None:
+    from demalign.training.kto import build_kto_config
+
+    cfg = make_cfg(f"trainer={trainer}", "trainer.use_cpu=true")
+    args = build_kto_config(cfg.trainer, cfg.model, tmp_path, has_eval=False)
+    assert (args.beta, args.loss_type, args.learning_rate) == (0.1, "kto", cfg.trainer.learning_rate)
 
 
 def test_a_dpo_key_given_to_sft_and_an_sft_key_given_to_dpo_are_errors_naming_them(

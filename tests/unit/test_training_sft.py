@@ -263,3 +263,19 @@ def test_load_sft_rows_formats_and_errors(tmp_path: Path) -> None:
         with pytest.raises(DataError, match=message):
             load_sft_rows(path)
         assert name
+
+
+def test_kto_rows_are_recognised_and_checked(tmp_path: Path) -> None:
+    from demalign.artifacts import write_jsonl
+
+    path = tmp_path / "rows.jsonl"
+    write_jsonl(path, [{"prompt": "Q?", "completion": "A.", "label": True, "id": 1},
+                       {"prompt": "Q?", "completion": "No.", "label": False}])  # fmt: skip
+    rows, fmt = load_sft_rows(path)
+    assert fmt == "kto" and rows[0] == {"prompt": "Q?", "completion": "A.", "label": True}
+    write_jsonl(path, [{"prompt": "Q?", "completion": "A.", "label": "good"}])
+    with pytest.raises(DataError, match=r"rows\.jsonl:1: label must be true or false"):
+        load_sft_rows(path)
+    write_jsonl(path, [{"prompt": "Q?", "completion": "A.", "label": True, "weight": 2.0}])
+    with pytest.raises(DataError, match="desirable_weight"):
+        load_sft_rows(path)
