@@ -279,3 +279,22 @@ def test_kto_rows_are_recognised_and_checked(tmp_path: Path) -> None:
     write_jsonl(path, [{"prompt": "Q?", "completion": "A.", "label": True, "weight": 2.0}])
     with pytest.raises(DataError, match="desirable_weight"):
         load_sft_rows(path)
+
+
+def test_unit_weights_train_exactly_like_stock_through_the_trainer_loop(
+    tiny_path: str, tmp_path: Path
+) -> None:
+    """The full Trainer path (column pruning, collator, gradient accumulation with TRL's token count across
+    micro-batches): 2 optimizer steps of 2 × 2 rows end with bit-identical weights."""
+    rows = rows_of(8)
+    params = {}
+    for name, cls, data in (
+        ("stock", SFTTrainer, rows),
+        ("ours", WeightedSFTTrainer, [dict(r, weight=1.0) for r in rows]),
+    ):
+        trainer = make_trainer(cls, tiny_path, data, tmp_path / name, gradient_accumulation_steps=2,
+                               max_steps=2, learning_rate=1e-3, logging_steps=1, save_strategy="no")  # fmt: skip
+        trainer.args.per_device_train_batch_size = 2
+        trainer.train()
+        params[name] = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    assert max_grad_diff(params["ours"], params["stock"]) == 0.0, UPGRADE_HINT
