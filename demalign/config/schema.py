@@ -377,6 +377,16 @@ class TrainConf:
 
 
 @dataclass
+class SftConf:
+    dataset: str = MISSING
+    eval_ratio: float = MISSING
+    split_seed: int = MISSING
+    resume_from_checkpoint: str | None = MISSING
+    checkpoints_dir: str = MISSING
+    wandb: WandbConf = field(default_factory=WandbConf)
+
+
+@dataclass
 class QuestionsConf(LiteLLMConf):
     backend: QuestionsBackend = MISSING
     n_questions: int = MISSING
@@ -494,7 +504,7 @@ class CollectConf:
 
 
 # (group under schema/, name) -> schema; a YAML option uses it with `- /schema/<group>/<name>@_here_`.
-# The trainer group stays untyped: any DPOConfig field may be added with +trainer.<field>=...
+# The trainer group stays untyped: any DPOConfig/SFTConfig field may be added with +trainer.<field>=...
 SCHEMAS: dict[tuple[str, str], type[Any]] = {
     ("schema", "paths"): PathsConf,
     ("schema", "data"): DataConf,
@@ -512,6 +522,7 @@ SCHEMAS: dict[tuple[str, str], type[Any]] = {
     ("schema/judge", "hf"): HFJudgeConf,
     ("schema", "explore"): ExploreConf,
     ("schema", "train"): TrainConf,
+    ("schema", "sft"): SftConf,
     ("schema", "questions"): QuestionsConf,
     ("schema", "generate"): GenerateConf,
     ("schema", "evaluate"): EvaluateConf,

@@ -1,7 +1,9 @@
-"""The `trainer` config group → `trl.DPOConfig` (+ a PEFT config), and W&B/launcher glue.
+"""The `trainer` config group → `trl.DPOConfig` or `trl.SFTConfig` (+ a PEFT config), and W&B/launcher glue.
 
-Every key of `cfg.trainer` except `peft` is a `DPOConfig` field with the same name; a key DPOConfig
-does not know raises a ConfigError naming it. Two keys are resolved from the rest of the config:
+Every key of `cfg.trainer` except `peft` is a field of the trainer's TRL config with the same name
+(`DPOConfig` for stage=train with trainer=dpo*, `SFTConfig` for stage=sft with trainer=sft*); a key the
+config class does not know raises a ConfigError naming it (and saying when it belongs to the other
+trainer, e.g. `beta` given to SFT). Two keys are resolved from the rest of the config:
 `bf16: null` follows `model.torch_dtype` (bf16 autocast only for bfloat16 models), and
 `model_init_kwargs` gets the model group's dtype/attention/revision merged in (the trainer's own
 entries, e.g. `device_map`, win; `device_map` is dropped under accelerate/torchrun, where each
@@ -47,7 +49,7 @@ def under_distributed_launcher(environ: Mapping[str, str] | None = None) -> bool
     return any(name in env for name in DISTRIBUTED_ENV) or int(env.get("WORLD_SIZE", "1")) > 1
 
 
-def dpo_config_kwargs(
+def trainer_config_kwargs(
     trainer_cfg: Any,
     model_cfg: Any,
     output_dir: Path | str,
@@ -56,7 +58,8 @@ def dpo_config_kwargs(
     run_name: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The kwargs for `DPOConfig(**kwargs)`; pure, so tests check the mapping without building one."""
+    """The kwargs for `DPOConfig(**kwargs)` / `SFTConfig(**kwargs)`; pure, so tests check the mapping
+    without building one."""
     kwargs = {k: v for k, v in to_dict(trainer_cfg).items() if k != PEFT_KEY}
     kwargs["output_dir"] = str(output_dir)
     if kwargs.get("bf16") is None:
@@ -75,17 +78,69 @@ def dpo_config_kwargs(
     return kwargs
 
 
-def build_dpo_config(trainer_cfg: Any, model_cfg: Any, output_dir: Path | str, **options: Any) -> Any:
-    """`trl.DPOConfig` from the trainer and model groups (see `dpo_config_kwargs`)."""
-    from trl import DPOConfig
+dpo_config_kwargs = trainer_config_kwargs  # the DPO name used by stage=train and its tests
 
-    kwargs = dpo_config_kwargs(trainer_cfg, model_cfg, output_dir, **options)
+
+def _config_classes() -> dict[str, type]:
+    from trl import DPOConfig, KTOConfig, SFTConfig
+
+    return {"DPOConfig": DPOConfig, "SFTConfig": SFTConfig, "KTOConfig": KTOConfig}
+
+
+def unknown_key_message(kwargs: Mapping[str, Any], config_name: str) -> str | None:
+    """None if every key is a field of `config_name`, else one line naming the unknown keys and, for a
+    key that another TRL config has (`beta` given to SFTConfig), which one and which trainer options use it.
+
+    Example: {"beta": 0.1, "learning_rate": 1e-5} for SFTConfig → "trainer.beta is not a trl.SFTConfig
+    field (it is a DPOConfig/KTOConfig field: ...)".
+    """
+    from dataclasses import fields
+
+    classes = _config_classes()
+    known = {f.name for f in fields(classes[config_name])}
+    unknown = [key for key in kwargs if key not in known]
+    if not unknown:
+        return None
+    hints = {"DPOConfig": "trainer=dpo|dpo_lora|dpo_tiny|dpo_zero3 with stage=train",
+             "SFTConfig": "trainer=sft|sft_lora|sft_tiny with stage=sft",
+             "KTOConfig": "trainer=kto|kto_tiny with stage=sft on prompt/completion/label rows"}  # fmt: skip
+    parts = []
+    for key in unknown:
+        owners = [
+            name
+            for name, cls in classes.items()
+            if name != config_name and key in {f.name for f in fields(cls)}
+        ]
+        where = f" (it is a {'/'.join(owners)} field: use {hints[owners[0]]})" if owners else ""
+        parts.append(f"trainer.{key} is not a trl.{config_name} field{where}")
+    return "; ".join(parts) + f" — trainer keys must be trl.{config_name} field names"
+
+
+def build_trl_config(
+    config_name: str, trainer_cfg: Any, model_cfg: Any, output_dir: Path | str, **options: Any
+) -> Any:
+    """`trl.<config_name>` (DPOConfig, SFTConfig or KTOConfig) from the trainer and model groups."""
+    kwargs = trainer_config_kwargs(trainer_cfg, model_cfg, output_dir, **options)
+    message = unknown_key_message(kwargs, config_name)
+    if message:
+        raise ConfigError(message)
     try:
-        return DPOConfig(**kwargs)
+        return _config_classes()[config_name](**kwargs)
     except TypeError as err:
-        raise ConfigError(f"trainer: {err} — trainer keys must be trl.DPOConfig field names") from None
+        raise ConfigError(f"trainer: {err} — trainer keys must be trl.{config_name} field names") from None
     except ValueError as err:
-        raise ConfigError(f"trainer: DPOConfig rejected the settings: {err}") from None
+        raise ConfigError(f"trainer: {config_name} rejected the settings: {err}") from None
+
+
+def build_dpo_config(trainer_cfg: Any, model_cfg: Any, output_dir: Path | str, **options: Any) -> Any:
+    """`trl.DPOConfig` from the trainer and model groups (see `trainer_config_kwargs`)."""
+    return build_trl_config("DPOConfig", trainer_cfg, model_cfg, output_dir, **options)
+
+
+def build_sft_config(trainer_cfg: Any, model_cfg: Any, output_dir: Path | str, **options: Any) -> Any:
+    """`trl.SFTConfig` from the trainer and model groups (see `trainer_config_kwargs`); the loss-mask keys
+    are checked and resolved by `demalign.training.sft.loss_mask_settings` before this is called."""
+    return build_trl_config("SFTConfig", trainer_cfg, model_cfg, output_dir, **options)
 
 
 def build_peft_config(trainer_cfg: Any) -> Any:

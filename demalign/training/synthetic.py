@@ -49,3 +49,40 @@ def synthetic_pairs(n: int, seed: int = 0, chat: bool = True, weighted: bool = T
             row["weight"] = round(float(rng.uniform(0.5, 2.0)), 4)
         rows.append(row)
     return rows
+
+
+SFT_REPLY = "Happy to help with {topic}: here are {n} careful, balanced points."
+SYSTEM = "You are a careful, helpful assistant."
+
+
+def synthetic_sft_rows(
+    n: int, seed: int = 0, fmt: str = "messages", chat: bool = True, weighted: bool = False
+) -> list[dict[str, Any]]:
+    """`n` SFT rows: `fmt="messages"` (system, user, assistant turns) or `"prompt_completion"` (message
+    lists when `chat`, else strings); weights in [0.5, 2) when `weighted`. The replies follow one
+    template, so a tiny model's loss on them falls within a few steps."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        topic = TOPICS[int(rng.integers(len(TOPICS)))]
+        prompt = f"Could you tell me something about {topic}? Question {i}."
+        reply = SFT_REPLY.format(topic=topic, n=int(rng.integers(2, 9)))
+        if fmt == "messages":
+            row: dict[str, Any] = {
+                "messages": [
+                    {"role": "system", "content": SYSTEM},
+                    {"role": "user", "content": prompt},
+                    {"role": "assistant", "content": reply},
+                ]
+            }
+        elif chat:
+            row = {
+                "prompt": [{"role": "user", "content": prompt}],
+                "completion": [{"role": "assistant", "content": reply}],
+            }
+        else:
+            row = {"prompt": f"Instruction:\n{prompt}\n\nResponse:\n", "completion": reply}
+        if weighted:
+            row["weight"] = round(float(rng.uniform(0.5, 2.0)), 4)
+        rows.append(row)
+    return rows

@@ -16,6 +16,7 @@ from demalign.errors import ConfigError
 from demalign.training.config import (
     build_dpo_config,
     build_peft_config,
+    build_sft_config,
     configure_wandb,
     dpo_config_kwargs,
     under_distributed_launcher,
@@ -25,15 +26,19 @@ from demalign.training.models import FALLBACK_CHAT_TEMPLATE, ensure_chat_templat
 CONF = Path(__file__).resolve().parents[2] / "conf"
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 TRAINERS = sorted(p.stem for p in (CONF / "trainer").glob("*.yaml"))
+DPO_TRAINERS = [t for t in TRAINERS if t.startswith("dpo")]
+SFT_TRAINERS = [t for t in TRAINERS if t.startswith("sft")]
 
 
 def test_all_options_are_listed() -> None:
     assert MODELS == ["llama3_1_8b", "qwen2_5_0_5b_instruct", "tiny"]
-    assert TRAINERS == ["dpo", "dpo_lora", "dpo_tiny", "dpo_zero3"]
+    assert DPO_TRAINERS == ["dpo", "dpo_lora", "dpo_tiny", "dpo_zero3"]
+    assert SFT_TRAINERS == ["sft", "sft_lora", "sft_tiny"]
+    assert [t for t in TRAINERS if t.startswith("kto")] == ["kto", "kto_tiny"]
 
 
 @pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("trainer", [t for t in TRAINERS if t != "dpo_zero3"])
+@pytest.mark.parametrize("trainer", [t for t in DPO_TRAINERS if t != "dpo_zero3"])
 def test_every_model_and_trainer_composes_into_a_dpo_config(
     make_cfg, tmp_path: Path, model: str, trainer: str
 ) -> None:
@@ -45,6 +50,56 @@ def test_every_model_and_trainer_composes_into_a_dpo_config(
     assert args.bf16 == (cfg.model.torch_dtype == "bfloat16")
     assert args.model_init_kwargs["dtype"] == cfg.model.torch_dtype
     assert (build_peft_config(cfg.trainer) is not None) == (trainer == "dpo_lora")
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("trainer", SFT_TRAINERS)
+def test_every_model_and_sft_trainer_composes_into_an_sft_config(
+    make_cfg, tmp_path: Path, model: str, trainer: str
+) -> None:
+    from dataclasses import fields
+
+    from trl import SFTConfig
+
+    from demalign.training.sft import loss_mask_settings
+
+    cfg = make_cfg(f"model={model}", f"trainer={trainer}", "sft.dataset=x.jsonl", "trainer.use_cpu=true")
+    assert set(cfg.trainer) - {"peft"} <= {f.name for f in fields(SFTConfig)}
+    settings = loss_mask_settings(cfg.trainer, "messages")
+    args = build_sft_config(settings, cfg.model, tmp_path, has_eval=True, run_name="job")
+    assert args.learning_rate == cfg.trainer.learning_rate and args.seed == cfg.seed
+    assert args.completion_only_loss is True and args.assistant_only_loss is True
+    assert args.bf16 == (cfg.model.torch_dtype == "bfloat16")
+    peft = build_peft_config(cfg.trainer)
+    assert (peft is not None) == (trainer == "sft_lora")
+    if trainer == "sft_lora":  # the seed's LoRA settings
+        assert (peft.r, peft.lora_alpha, peft.lora_dropout) == (8, 16, 0.05)
+        assert (args.learning_rate, args.num_train_epochs) == (2e-4, 3.0)
+
+
+@pytest.mark.parametrize("trainer", ["kto", "kto_tiny"])
+def test_kto_trainers_compose_into_a_kto_config(make_cfg, tmp_path: Path, trainer: str) -> None:
+    from demalign.training.kto import build_kto_config
+
+    cfg = make_cfg(f"trainer={trainer}", "trainer.use_cpu=true")
+    args = build_kto_config(cfg.trainer, cfg.model, tmp_path, has_eval=False)
+    assert (args.beta, args.loss_type, args.learning_rate) == (0.1, "kto", cfg.trainer.learning_rate)
+
+
+def test_a_dpo_key_given_to_sft_and_an_sft_key_given_to_dpo_are_errors_naming_them(
+    make_cfg, tmp_path: Path
+) -> None:
+    sft = make_cfg("trainer=sft_tiny", "+trainer.beta=0.1")
+    with pytest.raises(ConfigError, match=r"trainer\.beta is not a trl\.SFTConfig field \(it is a DPOConfig"):
+        build_sft_config(sft.trainer, sft.model, tmp_path, has_eval=False)
+    dpo_trainer = make_cfg("trainer=dpo_tiny")  # stage=sft with the default DPO trainer group
+    with pytest.raises(ConfigError, match=r"trainer\.beta is not a trl\.SFTConfig field.*trainer=dpo"):
+        build_sft_config(dpo_trainer.trainer, dpo_trainer.model, tmp_path, has_eval=False)
+    with pytest.raises(
+        ConfigError,
+        match=r"trainer\.completion_only_loss is not a trl\.DPOConfig field \(it is an? SFTConfig",
+    ):
+        build_dpo_config(make_cfg("trainer=sft_tiny").trainer, sft.model, tmp_path, has_eval=False)
 
 
 def test_trainer_keys_map_one_to_one_onto_dpo_config(make_cfg, tmp_path: Path) -> None:
