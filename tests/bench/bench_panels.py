@@ -35,10 +35,12 @@ def instance_spec(name: str) -> dict:
     _, k, tolerance, _, _ = INSTANCES[name]
 
     def load(group: str) -> dict:
-        return OmegaConf.to_container(
-            OmegaConf.create({"seed": 0, "p": OmegaConf.load(ROOT / f"conf/panel/{group}.yaml")}).p,
-            resolve=True,
-        )
+        """The panel spec as Hydra composes it: the shared mechanics, then the spec's own keys."""
+        mechanics = OmegaConf.load(ROOT / "conf/panel_mechanics/default.yaml")
+        own = OmegaConf.load(ROOT / f"conf/panel/{group}.yaml")
+        own.pop("defaults", None)
+        merged = OmegaConf.merge(mechanics, own)
+        return OmegaConf.to_container(OmegaConf.create({"seed": 0, "p": merged}).p, resolve=True)
 
     prism = load("all_locales")
     if name == "S":
