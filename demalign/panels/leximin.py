@@ -50,7 +50,8 @@ from demalign.panels.spec import Instance
 
 log = logging.getLogger(__name__)
 
-SUPPORT_FLOOR = 1e-9  # committees with less probability than this are dropped from the distribution
+SUPPORT_FLOOR = 1e-9  # committees below this probability are dropped when the rest still give exact marginals
+TINY_WEIGHT = 1e-13  # weights below this are round-off and always dropped
 PEEL_STOP = 1e-10  # peeling stops once the residual mass is below this; the final LP absorbs the rest
 FACE_TOL = 1e-10  # a coordinate / quota count this close to a bound (on the scaled residual) is on it
 LP_TOL = 1e-10  # HiGHS primal and dual feasibility tolerance for the LEXIMIN LPs
@@ -364,7 +365,7 @@ class _Pricer:
     """The best panel for person weights y: the LP relaxation over P first (an integral optimum is the
     best panel; a bound ≤ ŷ proves none beats ŷ), CBC (no cuts, no preprocessing) only otherwise."""
 
-    def __init__(self, instance: Instance, seed: int, gap: float) -> None:
+    def __init__(self, instance: Instance, solver: str, seed: int, gap: float) -> None:
         n = instance.size
         self.n = n
         highs = _highs_lp()
@@ -385,7 +386,7 @@ class _Pricer:
             np.ones(len(index)),
         )
         self.highs = highs
-        self.oracle = CommitteeOracle(instance, solver="cbc", seed=seed, gap=gap)
+        self.oracle = CommitteeOracle(instance, solver=solver, seed=seed, gap=gap)
         self.gap = gap
 
     def best(self, y: np.ndarray, threshold: float) -> tuple[np.ndarray | None, float]:
@@ -416,9 +417,10 @@ def leximin_distribution(
 
     `tolerance`: the certificate's bound on |marginals − LP bound| and on the decomposition's shortfall,
     and the dual above which a person is fixed. `initial_committees`: multiplicative-weights panels that
-    seed the fallback's column generation (only when it runs). `solver` and `max_attempts` are accepted
-    for compatibility: the face ILPs and the pricing use CBC."""
-    del solver, max_attempts
+    seed the fallback's column generation (only when it runs); `solver` prices it (cbc or highs; the
+    peeling's face ILPs always use CBC's first feasible solution). `max_attempts` is unused (kept for the
+    caller's signature)."""
+    del max_attempts
     start_time = time.perf_counter()
     n = instance.size
     lower, upper = instance.lower.astype(float), instance.upper.astype(float)
@@ -441,6 +443,9 @@ def leximin_distribution(
             len(peeled),
             residual,
         )
+        if not panels.committees:  # the first face held no panel: start from any panel
+            none = np.zeros(n, dtype=bool)
+            panels.add(oracle.find(bound, none, none, np.zeros(len(lower), bool), np.zeros(len(lower), bool)))
         master = _ShortfallLP(bound)
         master.add(panels.committees)
         shortfall, weights, y, y_hat = master.solve()
@@ -448,9 +453,9 @@ def leximin_distribution(
         if shortfall > tolerance:
             path = "column generation"
             if pricer is None:
-                pricer = _Pricer(instance, seed, gap=min(tolerance, 1e-9) / 10)
+                pricer = _Pricer(instance, solver, seed, gap=min(tolerance, 1e-9) / 10)
                 fallback_deadline = time.perf_counter() + FALLBACK_SECONDS
-                seeder = CommitteeOracle(instance, solver="cbc", seed=seed, gap=1e-2)
+                seeder = CommitteeOracle(instance, solver=solver, seed=seed, gap=1e-2)
                 seeds = _multiplicative_weights(seeder, n, initial_committees, seed)
                 new = [c for c in seeds if panels.add(c)[1]]
                 master.add(new)
@@ -476,14 +481,10 @@ def leximin_distribution(
                 path = f"uncertified ({reason})"
         break
 
-    weights = np.clip(weights, 0.0, None)
-    weights[weights < SUPPORT_FLOOR] = 0.0
-    weights /= weights.sum()
+    weights = _prune(weights, panels, bound)
     support = np.flatnonzero(weights)
     chosen = np.asarray([panels.committees[j] for j in support])
-    marginals = np.zeros(n)
-    np.add.at(marginals, chosen.ravel(), np.repeat(weights[support], chosen.shape[1]))
-    marginals = np.minimum(marginals, 1.0)
+    marginals = _marginals(weights, panels)
     certified = not path.startswith("uncertified")
     if certified:
         error = certify(marginals, bound, tolerance)
@@ -510,6 +511,37 @@ def leximin_distribution(
         cuts=relaxation.cuts,
         path=path,
     )
+
+
+def _prune(weights: np.ndarray, panels: _Panels, bound: np.ndarray) -> np.ndarray:
+    """The weights without panels below `SUPPORT_FLOOR` (the LP's vertex can carry weights of 1e-11 from
+    the peeling's tail), re-solved over the panels kept, when that leaves the marginals as exact."""
+    weights = np.clip(weights, 0.0, None)
+    weights[weights < TINY_WEIGHT] = 0.0
+    weights /= weights.sum()
+    kept = np.flatnonzero(weights >= SUPPORT_FLOOR)
+    if len(kept) == np.count_nonzero(weights):
+        return weights
+    master = _ShortfallLP(bound)
+    master.add([panels.committees[j] for j in kept])
+    pruned = np.zeros_like(weights)
+    pruned[kept] = np.clip(master.solve()[1], 0.0, None)
+    pruned[pruned < TINY_WEIGHT] = 0.0
+    pruned /= pruned.sum()
+    if _error(pruned, panels, bound) <= _error(weights, panels, bound) + 1e-10:
+        return pruned
+    return weights
+
+
+def _marginals(weights: np.ndarray, panels: _Panels) -> np.ndarray:
+    marginals = np.zeros(panels.n)
+    for j in np.flatnonzero(weights):
+        marginals[panels.committees[j]] += weights[j]
+    return np.minimum(marginals, 1.0)
+
+
+def _error(weights: np.ndarray, panels: _Panels, bound: np.ndarray) -> float:
+    return float(np.max(np.abs(_marginals(weights, panels) - bound)))
 
 
 def _column_generation(
