@@ -280,6 +280,7 @@ def _peel(
 ) -> tuple[dict[int, float], float]:
     """Peel `target` into panels (§2 of the module docstring): (weights by panel index, residual mass)."""
     weights: dict[int, float] = {}
+    last: int | None = None  # the panel of the previous step, the starting point for `_repair`
     served = np.zeros_like(target)
     mass = 1.0
     for _ in range(max_steps):
@@ -304,6 +305,14 @@ def _peel(
                 step = _step(q, counts_q, mask, counts, lower, upper)
                 if step > best_step:
                     best, best_step = j, step
+        if last is not None and (best is None or best_step < 1e-3):
+            face_low, face_high = np.where(at_high, upper, lower), np.where(at_low, lower, upper)
+            repaired = _repair(panels.masks[last], q, out, into, panels.membership, face_low, face_high)
+            if repaired is not None:
+                j = panels.add(np.flatnonzero(repaired))[0]
+                step = _step(q, counts_q, panels.masks[j], panels.counts[j], lower, upper)
+                if step > best_step:
+                    best, best_step = j, step
         if best is None or best_step < 1e-3:
             committee = oracle.find(q, out, into, at_low, at_high)
             if committee is None:
@@ -314,11 +323,49 @@ def _peel(
                 best, best_step = j, step
         if best is None or best_step <= 1e-12:
             break
+        last = best
         weight = mass * best_step
         weights[best] = weights.get(best, 0.0) + weight
         served[panels.committees[best]] += weight
         mass -= weight
     return weights, max(mass, 0.0)
+
+
+def _repair(
+    mask: np.ndarray,
+    q: np.ndarray,
+    out: np.ndarray,
+    into: np.ndarray,
+    membership: np.ndarray,
+    face_low: np.ndarray,
+    face_high: np.ndarray,
+) -> np.ndarray | None:
+    """The previous step's panel moved onto the new face by one-for-one swaps (no ILP): each member now
+    forced out is replaced by the highest-q eligible non-member keeping every count within the face's
+    bounds, each person now forced in replaces the lowest-q member that allows it. None if that fails."""
+    mask = mask.copy()
+    counts = membership @ mask
+    for leaving in np.flatnonzero(mask & out):
+        candidates = np.flatnonzero(~mask & ~out)
+        new = counts[:, None] - membership[:, [leaving]] + membership[:, candidates]
+        fits = candidates[((new >= face_low[:, None]) & (new <= face_high[:, None])).all(axis=0)]
+        if not len(fits):
+            return None
+        joining = fits[np.argmax(q[fits])]
+        mask[leaving], mask[joining] = False, True
+        counts += membership[:, joining] - membership[:, leaving]
+    for joining in np.flatnonzero(into & ~mask):
+        candidates = np.flatnonzero(mask & ~into)
+        new = counts[:, None] + membership[:, [joining]] - membership[:, candidates]
+        fits = candidates[((new >= face_low[:, None]) & (new <= face_high[:, None])).all(axis=0)]
+        if not len(fits):
+            return None
+        leaving = fits[np.argmin(q[fits])]
+        mask[leaving], mask[joining] = False, True
+        counts += membership[:, joining] - membership[:, leaving]
+    if ((counts < face_low) | (counts > face_high)).any():
+        return None
+    return mask
 
 
 class _ShortfallLP:
@@ -446,10 +493,18 @@ def leximin_distribution(
         if not panels.committees:  # the first face held no panel: start from any panel
             none = np.zeros(n, dtype=bool)
             panels.add(oracle.find(bound, none, none, np.zeros(len(lower), bool), np.zeros(len(lower), bool)))
+        direct = np.zeros(len(panels.committees))
+        for j, weight in peeled.items():
+            direct[j] = weight
+        if residual <= PEEL_STOP and direct.sum() > 0:  # the peeled lottery itself, if exact enough
+            direct /= direct.sum()
+            if _error(direct, panels, bound) <= tolerance:
+                weights, shortfall, path, solved_lp = direct, 0.0, "peeling", False
+                break
         master = _ShortfallLP(bound)
         master.add(panels.committees)
         shortfall, weights, y, y_hat = master.solve()
-        path = "peeling"
+        path, solved_lp = "peeling", True
         if shortfall > tolerance:
             path = "column generation"
             if pricer is None:
@@ -481,7 +536,8 @@ def leximin_distribution(
                 path = f"uncertified ({reason})"
         break
 
-    weights = _prune(weights, panels, bound)
+    if solved_lp:  # an LP vertex: drop the round-off weights it may carry
+        weights = _prune(weights, panels, bound)
     support = np.flatnonzero(weights)
     chosen = np.asarray([panels.committees[j] for j in support])
     marginals = _marginals(weights, panels)

@@ -142,18 +142,19 @@ def test_certify_fails_loudly_on_disagreement():
 
 
 def test_a_lottery_that_misses_the_bound_is_never_returned_as_certified(monkeypatch):
-    """The final LP claims ε = 0 but its weights are skewed: the certificate catches it."""
-    solve = leximin._ShortfallLP.solve
+    """A peeling that skews a weight, and an internal acceptance check that misses it: the final
+    certificate, computed from the returned lottery alone, still refuses it."""
+    peel = leximin._peel
 
-    def skewed(self):
-        shortfall, weights, y, y_hat = solve(self)
-        weights = weights.copy()
-        top = np.argmax(weights)
-        weights[top] *= 0.9
-        return shortfall, weights, y, y_hat
+    def skewed(*args, **kwargs):
+        weights, residual = peel(*args, **kwargs)
+        first = min(weights)
+        weights[first] *= 0.9
+        return weights, residual
 
-    monkeypatch.setattr(leximin._ShortfallLP, "solve", skewed)
-    with pytest.raises(CertificateError):
+    monkeypatch.setattr(leximin, "_peel", skewed)
+    monkeypatch.setattr(leximin, "_error", lambda *args: 0.0)
+    with pytest.raises(CertificateError, match="differ from the LP bound"):
         leximin_distribution(tiny_instance(0, False))
 
 
