@@ -16,12 +16,15 @@ it is the LEXIMIN of Q: the lottery is certified exact. The steps:
    its factorisation. 30–50 solves, under a second on a pool of 1500.
 2. **Peeling** (`_peel`): keep the residual r = p̂ − Σ w_j·panel_j of mass μ = 1 − Σw. Its scaled point
    q = r/μ lies in P; any quota-feasible panel v on the minimal face of P containing q (people at 0 kept
-   out, at 1 kept in, quota rows at a bound held there; found by CBC's first feasible solution, or among
-   the panels found already) allows a step q → (q − λv)/(1 − λ) that stays in P, with the largest λ
-   given by a closed-form ratio test. μ shrinks geometrically; peeling stops below `PEEL_STOP`.
-3. **Final LP** (`_ShortfallLP`): min ε s.t. a lottery over the panels found serves everyone at least
-   p̂_i − ε. With ε ≤ `tolerance` (in practice ~1e-12) the lottery's marginals equal p̂ and
-   `certify` checks it (and raises if the two disagree).
+   out, at 1 kept in, quota rows at a bound held there) allows a step q → (q − λv)/(1 − λ) that stays in
+   P, with the largest λ given by a closed-form ratio test. v is, in this order: a panel found already
+   that lies on the face, the previous step's panel moved onto the face by one-for-one swaps
+   (`_repair`, numpy only), or CBC's first feasible solution on the face. Each step empties at least
+   one coordinate or tightens a row, so μ shrinks geometrically; peeling stops below `PEEL_STOP`.
+3. **Final LP** (`_ShortfallLP`): if the peeled lottery already matches p̂ within `tolerance` (the
+   usual case: ~1e-10) it is used as is; otherwise min ε s.t. a lottery over the panels found serves
+   everyone at least p̂_i − ε. Either way `certify` checks the returned lottery's marginals against p̂
+   (and raises if they disagree).
 4. **Fallback** (quotas so tight that p̂ ∉ Q: the peeling's face has no panel or stalls): column
    generation on the same LP, priced by the LP relaxation of the committee ILP first and CBC only when
    that is fractional. If it ends with ε > `tolerance`, its duals (y, ŷ) give a valid inequality
