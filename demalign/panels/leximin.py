@@ -22,12 +22,13 @@ it is the LEXIMIN of Q: the lottery is certified exact. The steps:
    (`_repair`, numpy only), or CBC's first feasible solution on the face. Each step empties at least
    one coordinate or tightens a row, so μ shrinks geometrically; peeling stops below `PEEL_STOP`.
 3. **Final LP** (`_ShortfallLP`): if the peeled lottery already matches p̂ within `tolerance` (the
-   usual case: ~1e-10) it is used as is; otherwise min ε s.t. a lottery over the panels found serves
-   everyone at least p̂_i − ε. Either way `certify` checks the returned lottery's marginals against p̂
+   usual case: ~1e-10) it is used as is; otherwise min ε s.t. a lottery over the panels found has every
+   marginal within ε of p̂_i. Either way `certify` checks the returned lottery's marginals against p̂
    (and raises if they disagree).
-4. **Fallback** (quotas so tight that p̂ ∉ Q: the peeling's face has no panel or stalls): column
-   generation on the same LP, priced by the LP relaxation of the committee ILP first and CBC only when
-   that is fractional. If it ends with ε > `tolerance`, its duals (y, ŷ) give a valid inequality
+4. **Fallback** (the LP over the peeled panels misses p̂ by more than `tolerance`: on tight quotas the
+   greedy peeling can step out of Q, or p̂ ∉ Q at all): column generation on the same LP, seeded with
+   `initial_committees` multiplicative-weights panels, priced by the LP relaxation of the committee ILP
+   first and by the ILP only when that is fractional. If it ends with ε > `tolerance`, its duals (y, ŷ) give a valid inequality
    y·p ≤ max_panel y(panel) for Q that p̂ violates by about ε; that cut is added to step 1's LP and the
    loop repeats. Each pass is time-capped (`FALLBACK_SECONDS` in total); if the cap or `MAX_CUTS` is
    reached the lottery of the last LP is returned, *not* certified, and the log says how far its
@@ -152,7 +153,7 @@ class _Relaxation:
 
     def add_cut(self, y: np.ndarray, bound: float) -> None:
         """y·p ≤ bound (valid for every panel)."""
-        support = np.flatnonzero(y > 0).astype(np.int32)
+        support = np.flatnonzero(y).astype(np.int32)
         self.highs.addRow(-highspy.kHighsInf, bound, len(support), support, y[support])
         self.cuts += 1
 
@@ -296,6 +297,7 @@ def _peel(
         row_tol = tol * np.maximum(panels.membership.sum(axis=1), 1.0)
         at_low, at_high = counts_q <= lower + row_tol, counts_q >= upper - row_tol
         if (q < -1e3 * tol).any() or (q > 1.0 + 1e3 * tol).any():
+            log.info("LEXIMIN peeling: residual left P at mass %.2g (round-off)", mass)
             break  # round-off has pushed the residual out of P: let the final LP decide
         best, best_step = None, 0.0
         for j, (mask, counts) in enumerate(zip(panels.masks, panels.counts, strict=True)):
@@ -319,12 +321,14 @@ def _peel(
         if best is None or best_step < 1e-3:
             committee = oracle.find(q, out, into, at_low, at_high)
             if committee is None:
-                break  # the minimal face holds no panel: target ∉ Q (or round-off)
+                log.info("LEXIMIN peeling: no panel on the residual's face at mass %.2g", mass)
+                break  # the minimal face holds no panel: the residual ∉ Q (or round-off)
             j = panels.add(committee)[0]
             step = _step(q, counts_q, panels.masks[j], panels.counts[j], lower, upper)
             if step > best_step:
                 best, best_step = j, step
         if best is None or best_step <= 1e-12:
+            log.info("LEXIMIN peeling: no progress at mass %.2g", mass)
             break
         last = best
         weight = mass * best_step
@@ -372,26 +376,30 @@ def _repair(
 
 
 class _ShortfallLP:
-    """min ε s.t. Σ_P λ_P = 1, Σ_{P∋i} λ_P + ε ≥ target_i, λ ≥ 0: rows fixed, one column per panel, added
-    as found (never rebuilt; primal simplex re-solves warm after `addCols`). Its duals (y ≥ 0 on person
-    rows, ŷ = −dual of the Σλ row) price panels: a panel P improves ε iff y(P) > ŷ."""
+    """min ε s.t. Σ_P λ_P = 1, |Σ_{P∋i} λ_P − target_i| ≤ ε (two rows per person), λ ≥ 0: rows fixed, one
+    column per panel, added as found (never rebuilt; primal simplex re-solves warm after `addCols`). ε
+    bounds the marginals' error directly. Its duals price panels: with y_i the sum of person i's two row
+    duals (of either sign) and ŷ = −dual of the Σλ row, a panel P improves ε iff y(P) > ŷ, and at the
+    optimum y·p̂ − ŷ = ε."""
 
     def __init__(self, target: np.ndarray) -> None:
         n = len(target)
         highs = _highs_lp()
         highs.setOptionValue("simplex_strategy", 4)
-        lower = np.concatenate([[1.0], target])
-        upper = np.concatenate([[1.0], np.full(n, highspy.kHighsInf)])
-        highs.addRows(n + 1, lower, upper, 0, np.zeros(n + 1, np.int32), np.zeros(0, np.int32), np.zeros(0))
-        rows = np.arange(1, n + 1, dtype=np.int32)
-        highs.addCol(1.0, 0.0, highspy.kHighsInf, n, rows, np.ones(n))
+        infinity = np.full(n, highspy.kHighsInf)
+        lower = np.concatenate([[1.0], target, -infinity])
+        upper = np.concatenate([[1.0], infinity, target])
+        rows = 2 * n + 1
+        highs.addRows(rows, lower, upper, 0, np.zeros(rows, np.int32), np.zeros(0, np.int32), np.zeros(0))
+        index = np.arange(1, rows, dtype=np.int32)
+        highs.addCol(1.0, 0.0, highspy.kHighsInf, 2 * n, index, np.concatenate([np.ones(n), -np.ones(n)]))
         self.highs, self.n, self.columns = highs, n, 0
 
     def add(self, committees: list[np.ndarray]) -> None:
         if not committees:
             return
         m = len(committees)
-        starts, index = _csr([np.concatenate([[0], c + 1]) for c in committees])
+        starts, index = _csr([np.concatenate([[0], c + 1, c + 1 + self.n]) for c in committees])
         self.highs.addCols(
             m, np.zeros(m), np.zeros(m), np.full(m, highspy.kHighsInf), len(index), starts, index,
             np.ones(len(index)),
@@ -408,7 +416,9 @@ class _ShortfallLP:
         solution = highs.getSolution()
         values = np.asarray(solution.col_value)
         duals = np.asarray(solution.row_dual)
-        return float(values[0]), values[1:].copy(), np.maximum(duals[1:], 0.0), -float(duals[0])
+        n = self.n
+        y = duals[1 : n + 1] + duals[n + 1 :]
+        return float(values[0]), values[1:].copy(), y, -float(duals[0])
 
 
 class _Pricer:
