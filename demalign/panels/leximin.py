@@ -184,7 +184,10 @@ class _Relaxation:
             unfixed[chosen] = False
             chosen = chosen.astype(np.int32)
             m = len(chosen)
-            highs.changeColsBounds(m, chosen, np.full(m, min(z, 1.0)), np.ones(m))
+            level = min(
+                max(z - 1e-12, 0.0), 1.0
+            )  # a hair below z: round-off never makes the next LP infeasible
+            highs.changeColsBounds(m, chosen, np.full(m, level), np.ones(m))
             free = (self.person_row0 + chosen).astype(np.int32)
             highs.changeRowsBounds(m, free, np.full(m, -highspy.kHighsInf), np.full(m, highspy.kHighsInf))
 
