@@ -26,9 +26,11 @@ it is the LEXIMIN of Q: the lottery is certified exact. The steps:
    marginal within ε of p̂_i. Either way `certify` checks the returned lottery's marginals against p̂
    (and raises if they disagree).
 4. **Fallback** (the LP over the peeled panels misses p̂ by more than `tolerance`: on tight quotas the
-   greedy peeling can step out of Q, or p̂ ∉ Q at all): column generation on the same LP, seeded with
-   `initial_committees` multiplicative-weights panels, priced by the LP relaxation of the committee ILP
-   first and by the ILP only when that is fractional. If it ends with ε > `tolerance`, its duals (y, ŷ) give a valid inequality
+   greedy peeling can step out of Q, or p̂ ∉ Q at all): column generation on the same LP (joined by
+   `initial_committees` multiplicative-weights panels if it needs more than `SEED_AFTER` panels), priced
+   by the LP relaxation of the committee ILP first and by the ILP only when that is fractional. It also
+   polishes: it aims at ε ≤ `POLISH_TARGET` and settles for `tolerance` only after `POLISH_PANELS`
+   priced panels. If it ends with ε > `tolerance`, its duals (y, ŷ) give a valid inequality
    y·p ≤ max_panel y(panel) for Q that p̂ violates by about ε; that cut is added to step 1's LP and the
    loop repeats. Each pass is time-capped (`FALLBACK_SECONDS` in total); if the cap or `MAX_CUTS` is
    reached the lottery of the last LP is returned, *not* certified, and the log says how far its
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import highspy
@@ -58,7 +61,11 @@ SUPPORT_FLOOR = 1e-9  # committees below this probability are dropped when the r
 TINY_WEIGHT = 1e-13  # weights below this are round-off and always dropped
 PEEL_STOP = 1e-10  # peeling stops once the residual mass is below this; the final LP absorbs the rest
 FACE_TOL = 1e-10  # a coordinate / quota count this close to a bound (on the scaled residual) is on it
+MIN_REUSED_STEP = 1e-9  # a known or repaired panel is used when its step is at least this (else CBC is asked)
 LP_TOL = 1e-10  # HiGHS primal and dual feasibility tolerance for the LEXIMIN LPs
+POLISH_TARGET = 1e-9  # column generation aims this close to p̂ even when a looser tolerance is met ...
+POLISH_PANELS = 50  # ... pricing at most this many panels in all before settling for the tolerance
+SEED_AFTER = 25  # multiplicative-weights seeds join column generation after this many priced panels
 MAX_CUTS = 50  # fallback: cutting planes added before giving up certification
 FALLBACK_SECONDS = 300.0  # fallback: wall-clock cap on column generation, all passes together
 
@@ -313,7 +320,7 @@ def _peel(
                 step = _step(q, counts_q, mask, counts, lower, upper)
                 if step > best_step:
                     best, best_step = j, step
-        if last is not None and (best is None or best_step < 1e-3):
+        if last is not None and (best is None or best_step < MIN_REUSED_STEP):
             face_low, face_high = np.where(at_high, upper, lower), np.where(at_low, lower, upper)
             repaired = _repair(panels.masks[last], q, out, into, panels.membership, face_low, face_high)
             if repaired is not None:
@@ -321,7 +328,7 @@ def _peel(
                 step = _step(q, counts_q, panels.masks[j], panels.counts[j], lower, upper)
                 if step > best_step:
                     best, best_step = j, step
-        if best is None or best_step < 1e-3:
+        if best is None or best_step < MIN_REUSED_STEP:
             committee = oracle.find(q, out, into, at_low, at_high)
             if committee is None:
                 log.info("LEXIMIN peeling: no panel on the residual's face at mass %.2g", mass)
@@ -351,31 +358,57 @@ def _repair(
     face_high: np.ndarray,
 ) -> np.ndarray | None:
     """The previous step's panel moved onto the new face by one-for-one swaps (no ILP): each member now
-    forced out is replaced by the highest-q eligible non-member keeping every count within the face's
-    bounds, each person now forced in replaces the lowest-q member that allows it. None if that fails."""
+    forced out is replaced by the eligible non-member that leaves the face's quota rows least violated
+    (highest q among ties), each person now forced in replaces a member likewise (lowest q), then swaps
+    that each cut the rows' total violation until none is left. None if that gets stuck."""
     mask = mask.copy()
     counts = membership @ mask
+
+    def violation(new: np.ndarray) -> np.ndarray:
+        return (np.maximum(new - face_high[:, None], 0) + np.maximum(face_low[:, None] - new, 0)).sum(0)
+
     for leaving in np.flatnonzero(mask & out):
         candidates = np.flatnonzero(~mask & ~out)
-        new = counts[:, None] - membership[:, [leaving]] + membership[:, candidates]
-        fits = candidates[((new >= face_low[:, None]) & (new <= face_high[:, None])).all(axis=0)]
-        if not len(fits):
+        if not len(candidates):
             return None
+        total = violation(counts[:, None] - membership[:, [leaving]] + membership[:, candidates])
+        fits = candidates[total == total.min()]
         joining = fits[np.argmax(q[fits])]
         mask[leaving], mask[joining] = False, True
         counts += membership[:, joining] - membership[:, leaving]
     for joining in np.flatnonzero(into & ~mask):
         candidates = np.flatnonzero(mask & ~into)
-        new = counts[:, None] + membership[:, [joining]] - membership[:, candidates]
-        fits = candidates[((new >= face_low[:, None]) & (new <= face_high[:, None])).all(axis=0)]
-        if not len(fits):
+        if not len(candidates):
             return None
+        total = violation(counts[:, None] + membership[:, [joining]] - membership[:, candidates])
+        fits = candidates[total == total.min()]
         leaving = fits[np.argmin(q[fits])]
         mask[leaving], mask[joining] = False, True
         counts += membership[:, joining] - membership[:, leaving]
-    if ((counts < face_low) | (counts > face_high)).any():
-        return None
-    return mask
+    for _ in range(3 * len(counts)):  # then swaps that cut the quota rows' total violation
+        excess = np.maximum(counts - face_high, 0) + np.maximum(face_low - counts, 0)
+        if not excess.any():
+            return mask
+        row = int(np.argmax(excess))
+        over = counts[row] > face_high[row]
+        inside = membership[row] > 0
+        leavers = np.flatnonzero(mask & ~into & (inside if over else ~inside))
+        joiners = np.flatnonzero(~mask & ~out & (~inside if over else inside))
+        if not len(leavers) or not len(joiners):
+            return None
+        improved = False
+        for leaving in leavers[np.argsort(q[leavers], kind="stable")][:32]:
+            total = violation(counts[:, None] - membership[:, [leaving]] + membership[:, joiners])
+            if total.min() < excess.sum():
+                best = joiners[total == total.min()]
+                joining = best[np.argmax(q[best])]
+                mask[leaving], mask[joining] = False, True
+                counts += membership[:, joining] - membership[:, leaving]
+                improved = True
+                break
+        if not improved:
+            return None
+    return None
 
 
 class _ShortfallLP:
@@ -492,6 +525,12 @@ def leximin_distribution(
     oracle = _FaceOracle(instance, seed)
     panels = _Panels(n, membership)
     pricer: _Pricer | None = None
+    seeded = False
+
+    def seed_panels() -> list[np.ndarray]:
+        seeder = CommitteeOracle(instance, solver=solver, seed=seed, gap=1e-2)
+        return [c for c in _multiplicative_weights(seeder, n, initial_committees, seed) if panels.add(c)[1]]
+
     max_steps = 20 * n + 200
     fallback_deadline: float | None = None
     rounds = 0
@@ -521,19 +560,24 @@ def leximin_distribution(
         master.add(panels.committees)
         shortfall, weights, y, y_hat = master.solve()
         path, solved_lp = "peeling", True
-        if shortfall > tolerance:
-            path = "column generation"
+        goal = min(tolerance, POLISH_TARGET)
+        if shortfall > goal:
+            now = time.perf_counter()
             if pricer is None:
-                pricer = _Pricer(instance, solver, seed, gap=min(tolerance, 1e-9) / 10)
-                fallback_deadline = time.perf_counter() + FALLBACK_SECONDS
-                seeder = CommitteeOracle(instance, solver=solver, seed=seed, gap=1e-2)
-                seeds = _multiplicative_weights(seeder, n, initial_committees, seed)
-                new = [c for c in seeds if panels.add(c)[1]]
-                master.add(new)
-                shortfall, weights, y, y_hat = master.solve()
-            shortfall, weights, cut = _column_generation(
-                master, pricer, panels, tolerance, fallback_deadline, (shortfall, weights, y, y_hat)
+                pricer = _Pricer(instance, solver, seed, gap=goal / 10)
+                fallback_deadline = now + FALLBACK_SECONDS
+            shortfall, weights, cut, priced = _column_generation(
+                master,
+                pricer,
+                panels,
+                (goal, tolerance),
+                fallback_deadline,
+                (shortfall, weights, y, y_hat),
+                None if seeded else seed_panels,
             )
+            seeded = seeded or priced >= SEED_AFTER
+            if priced:
+                path = "column generation"
             if shortfall > tolerance and cut is not None and relaxation.cuts < MAX_CUTS:
                 y_cut, limit = cut
                 violation = float(y_cut @ bound) - limit
@@ -620,23 +664,35 @@ def _column_generation(
     master: _ShortfallLP,
     pricer: _Pricer,
     panels: _Panels,
-    tolerance: float,
+    targets: tuple[float, float],
     deadline: float,
     state: tuple[float, np.ndarray, np.ndarray, float],
-) -> tuple[float, np.ndarray, tuple[np.ndarray, float] | None]:
-    """Price panels into the shortfall LP until ε ≤ tolerance or no panel improves it: (ε, weights, cut),
-    the cut (y, bound) valid for every panel when column generation converged with ε > tolerance."""
+    seed_panels: Callable[[], list[np.ndarray]] | None,
+) -> tuple[float, np.ndarray, tuple[np.ndarray, float] | None, int]:
+    """Price panels into the shortfall LP until ε ≤ goal, or ε ≤ tolerance after `POLISH_PANELS` priced
+    panels (a count, not a clock: the result must not depend on the machine's speed), or no panel
+    improves it: (ε, weights, cut, panels priced), the cut (y, bound) valid for every
+    panel when column generation converged. After `SEED_AFTER` priced panels, `seed_panels` (the
+    multiplicative-weights seeds) are added once."""
+    goal, tolerance = targets
     shortfall, weights, y, y_hat = state
-    price_tol = min(tolerance, 1e-9) / 10
-    while shortfall > tolerance and time.perf_counter() < deadline:
+    price_tol = goal / 10
+    priced = 0
+    while shortfall > goal and time.perf_counter() < deadline:
+        if shortfall <= tolerance and priced >= POLISH_PANELS:
+            break
+        if priced == SEED_AFTER and seed_panels is not None:
+            master.add(seed_panels())
+            shortfall, weights, y, y_hat = master.solve()
         committee, limit = pricer.best(y, y_hat + price_tol)
         if committee is None or y[committee].sum() <= y_hat + price_tol:
-            return shortfall, weights, (y, limit)
+            return shortfall, weights, (y, limit), priced
         if not panels.add(committee)[1]:  # known: the LP should not price it again
-            return shortfall, weights, (y, max(limit, y_hat))
+            return shortfall, weights, (y, max(limit, y_hat)), priced
         master.add([committee])
+        priced += 1
         shortfall, weights, y, y_hat = master.solve()
-    return shortfall, weights, None
+    return shortfall, weights, None, priced
 
 
 def _multiplicative_weights(oracle: CommitteeOracle, n: int, rounds: int, seed: int) -> list[np.ndarray]:

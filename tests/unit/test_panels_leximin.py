@@ -98,7 +98,7 @@ CASES = [
     (0, False, "peeling"),
     (1, False, "peeling"),
     (2, False, "peeling"),
-    (6, False, "stalled"),
+    (9, False, "stalled"),
     (0, True, "peeling"),
     (3, True, "peeling"),
     (11, True, "cut"),
