@@ -512,8 +512,8 @@ def leximin_distribution(
     caller), certified exact within `tolerance` unless the log says otherwise (see the module docstring).
 
     `tolerance`: the certificate's bound on |marginals − LP bound| and on the decomposition's shortfall,
-    and the dual above which a person is fixed. `initial_committees`: multiplicative-weights panels that
-    seed the fallback's column generation (only when it runs); `solver` prices it (cbc or highs; the
+    and the dual above which a person is fixed. `initial_committees`: multiplicative-weights rounds whose
+    panels join the fallback's column generation once it has priced `SEED_AFTER` panels; `solver` prices it (cbc or highs; the
     peeling's face ILPs always use CBC's first feasible solution). `max_attempts` is unused (kept for the
     caller's signature)."""
     del max_attempts
