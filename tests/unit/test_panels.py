@@ -22,7 +22,7 @@ from demalign.panels import (
 )
 from demalign.panels.committee import CommitteeOracle, check_feasible
 from demalign.panels.legacy import legacy_panels, panel_generator
-from demalign.panels.leximin import _fixing_round, _MasterLP, _served, certificate, leximin_distribution
+from demalign.panels.leximin import leximin_distribution
 from demalign.panels.random_sampling import random_panel
 from demalign.panels.spec import Instance, Quotas, encode_pool
 
@@ -273,68 +273,6 @@ def test_leximin_is_deterministic_and_solvers_agree():
     np.testing.assert_array_equal(first.marginals, again.marginals)
     highs = leximin_distribution(instance, solver="highs", seed=5)
     np.testing.assert_allclose(np.sort(highs.marginals), np.sort(first.marginals), atol=1e-5)
-
-
-def test_certificate_measures_each_way_an_lp_solution_can_miss_optimality():
-    """Three people, person 0 fixed at 0.5. Weights (0.5, 0.5) on committees {0,1} and {0,2} serve
-    (1, 0.5, 0.5): level 0.5 for the unfixed, exact when the dual value is 0.5."""
-    levels = np.array([0.5, np.nan, np.nan])
-    served = np.array([1.0, 0.5, 0.5])
-    assert certificate(served, np.array([0.5, 0.5]), 0.5, levels) == (0.5, 0.0)
-    assert certificate(served, np.array([0.5, 0.5]), 0.52, levels)[1] == pytest.approx(0.02)  # duality gap
-    assert certificate(served, np.array([0.6, 0.4]), 0.5, np.array([1.2, np.nan, np.nan]))[
-        1
-    ] == pytest.approx(0.2)
-    assert certificate(served, np.array([0.53, 0.5, -0.03]), 0.5, levels)[1] == pytest.approx(0.03)
-
-
-def random_master(seed: int, n: int = 30, k: int = 8, m: int = 60) -> _MasterLP:
-    rng = np.random.default_rng(seed)
-    lp = _MasterLP(n)
-    lp.add_committees([np.sort(rng.choice(n, k, replace=False)) for _ in range(m)])
-    people = rng.choice(n, 5, replace=False)
-    lp.fix(people, np.full(5, 0.05))
-    return lp
-
-
-@pytest.mark.parametrize("seed", range(3))
-def test_cold_highs_solve_of_the_master_matches_clp(seed):
-    """Same LP, two solvers: the same optimal value, and HiGHS's committee weights are a certified
-    optimum (error ~0) whose value matches CLP's."""
-    lp = random_master(seed)
-    value = lp.solve()[2]
-    y2, _, value2, weights2 = lp.solve_accurately()
-    assert value2 == pytest.approx(value, abs=1e-7)
-    level, error = certificate(_served(lp.committees, weights2, lp.n), weights2, value2, lp.levels)
-    assert error < 1e-8 and level == pytest.approx(value, abs=1e-7)
-    assert (y2 >= -1e-12).all() and y2[np.isnan(lp.levels)].sum() == pytest.approx(1.0)
-
-
-class _DriftingMaster(_MasterLP):
-    """A master whose warm solves return committee weights off by a few hundredths (as CLP's once
-    did on the bench's S pool: a weight of -0.04), to check that nothing is fixed from them."""
-
-    def solve(self):
-        y, y_hat, value, weights = super().solve()
-        drifted = weights.copy()
-        drifted[np.argmax(drifted)] += 0.04
-        drifted[np.argmin(drifted)] -= 0.04
-        return y, y_hat, value, drifted
-
-
-def test_a_round_fixes_nothing_from_an_lp_solution_that_fails_its_certificate():
-    rng = np.random.default_rng(4)
-    categories = np.stack([rng.integers(0, 2, 16), rng.integers(0, 3, 16)], axis=1)
-    instance = make_instance(categories, [[(2, 5), (2, 5)], [(1, 3), (1, 3), (1, 3)]], 6)
-    results = []
-    for master in (_MasterLP, _DriftingMaster):
-        oracle = CommitteeOracle(instance, gap=5e-7)
-        lp = master(instance.size)
-        lp.add_committees(oracle.best(np.ones(instance.size)))
-        results.append(_fixing_round(lp, oracle, 1e-6))
-    (level, fixed), (drifted_level, drifted_fixed) = results
-    assert drifted_level == pytest.approx(level, abs=1e-6)
-    np.testing.assert_array_equal(drifted_fixed, fixed)
 
 
 def test_leximin_does_not_depend_on_the_seed_columns():
