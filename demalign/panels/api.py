@@ -29,6 +29,7 @@ class HardPanel:
     algorithm: str
     seed: int
     committees: int  # distinct committees of the distribution drawn from (1 for legacy/random)
+    certificate: dict[str, Any] | None = None  # leximin: how exact the distribution is (see `certificate`)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,22 @@ class SoftPanel:
     seed: int
     committees: int  # distinct committees with positive probability (sampled ones for Monte-Carlo)
     num_panel_samples: int | None  # Monte-Carlo panels drawn (None when exact)
+    certificate: dict[str, Any] | None = None  # leximin: how exact the probabilities are (see `certificate`)
+
+
+def certificate(distribution: PanelDistribution) -> dict[str, Any]:
+    """What the LEXIMIN lottery proves: `certified` (its marginals equal the LP bound within
+    `marginal_error`, which makes them the exact LEXIMIN), the peeling residual, the cuts added and
+    the path taken, for panel.json and the report."""
+    return {
+        "certified": bool(distribution.certified),
+        "marginal_error": float(distribution.marginal_error),
+        "residual": float(distribution.residual),
+        "cuts": int(distribution.cuts),
+        "path": distribution.path,
+        "panels_in_support": len(distribution.weights),
+        "seconds": round(float(distribution.seconds), 3),
+    }
 
 
 def prepare_instance(pool: pd.DataFrame, spec: Mapping[str, Any] | PanelSpec) -> tuple[PanelSpec, Instance]:
@@ -72,17 +89,17 @@ def select_panel(pool: pd.DataFrame, spec: Mapping[str, Any] | PanelSpec) -> Har
     """
     spec, instance = prepare_instance(pool, spec)
     rng = panel_generator(spec.seed, 0)
-    committees = 1
+    committees, proof = 1, None
     if spec.algorithm == "legacy":
         chosen = legacy_panels(instance, [rng], max_attempts=spec.max_attempts)[0]
     elif spec.algorithm == "leximin":
         distribution = _leximin(spec, instance)
         chosen = distribution.draw(rng)
-        committees = len(distribution.weights)
+        committees, proof = len(distribution.weights), certificate(distribution)
     else:
         chosen = random_panel(instance, rng, spec.random_max_attempts)
     selected = tuple(sorted(instance.user_ids[i] for i in chosen))
-    return HardPanel(selected, instance.quotas, spec.algorithm, spec.seed, committees)
+    return HardPanel(selected, instance.quotas, spec.algorithm, spec.seed, committees, proof)
 
 
 def selection_probabilities(pool: pd.DataFrame, spec: Mapping[str, Any] | PanelSpec) -> SoftPanel:
@@ -90,11 +107,12 @@ def selection_probabilities(pool: pd.DataFrame, spec: Mapping[str, Any] | PanelS
     `num_panel_samples` panels (split over `num_workers` processes, same result for any count)
     under legacy and random."""
     spec, instance = prepare_instance(pool, spec)
+    proof = None
     if spec.algorithm == "leximin":
         distribution = _leximin(spec, instance)
         probabilities = distribution.marginals
         std_error = None
-        committees, samples = len(distribution.weights), None
+        committees, samples, proof = len(distribution.weights), None, certificate(distribution)
     else:
         attempts = spec.max_attempts if spec.algorithm == "legacy" else spec.random_max_attempts
         estimate = monte_carlo_probabilities(
@@ -111,4 +129,5 @@ def selection_probabilities(pool: pd.DataFrame, spec: Mapping[str, Any] | PanelS
         spec.seed,
         committees,
         samples,
+        proof,
     )

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 
 def panel_json(result: HardPanel | SoftPanel) -> dict[str, Any]:
-    """`{algorithm, panel_size, seed, quotas, selected | probabilities (+ std_error), committees}`."""
+    """`{algorithm, panel_size, seed, quotas, selected | probabilities (+ std_error), committees}`, and for
+    leximin the `certificate` of the distribution's exactness."""
     out: dict[str, Any] = {
         "algorithm": result.algorithm,
         "panel_size": result.quotas.panel_size,
@@ -31,6 +32,8 @@ def panel_json(result: HardPanel | SoftPanel) -> dict[str, Any]:
         out["std_error"] = result.std_error
         out["num_panel_samples"] = result.num_panel_samples
     out["committees"] = result.committees
+    if result.certificate is not None:
+        out["certificate"] = result.certificate
     return out
 
 

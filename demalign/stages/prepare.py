@@ -74,7 +74,16 @@ def _panel_weights(mode: DatasetMode, survey, panel_cfg: DictConfig, run: Run) -
         if result.std_error:
             run.metrics["max_monte_carlo_std_error"] = max(result.std_error.values())
     run.metrics["panel_committees"] = result.committees
-    run.section(f"Panel ({spec['algorithm']}, {mode.value})", f"{markdown_table(frame)}\n{plot}")
+    proof = ""
+    if result.certificate is not None:
+        run.metrics["leximin_certificate"] = result.certificate
+        c = result.certificate
+        proof = (
+            f"LEXIMIN {'**certified exact**' if c['certified'] else '**not certified**'}: max |marginal − LP bound| = "
+            f"{c['marginal_error']:.1e}, peeling residual {c['residual']:.1e}, {c['cuts']} cuts, path {c['path']}, "
+            f"{c['panels_in_support']} panels in the support.\n\n"
+        )
+    run.section(f"Panel ({spec['algorithm']}, {mode.value})", f"{proof}{markdown_table(frame)}\n{plot}")
     return weights
 
 

@@ -55,8 +55,15 @@ def test_hard_keeps_panel_members_and_soft_weights_by_probability(make_cfg, tmp_
     )
 
     soft = run_configured(make_cfg("stage=prepare", "dataset_mode=soft"), tmp_path / "soft").dir
-    probabilities = json.loads((soft / "panel.json").read_text())["probabilities"]
+    soft_panel = json.loads((soft / "panel.json").read_text())
+    probabilities = soft_panel["probabilities"]
     assert abs(sum(probabilities.values()) - 20) < 1e-6
+    for certificate in (
+        panel["certificate"],
+        soft_panel["certificate"],
+    ):  # the LEXIMIN lottery proves exactness
+        assert certificate["certified"] is True and certificate["marginal_error"] <= 1e-6
+    assert "LEXIMIN **certified exact**" in (soft / "report.md").read_text()
     rows = read_jsonl(soft / "dataset.jsonl")
     assert all(r["weight"] == probabilities[r["user_id"]] > 0 for r in rows)
     report = (soft / "panel_report.csv").read_text().splitlines()
