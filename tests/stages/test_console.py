@@ -45,7 +45,7 @@ def test_prepare_is_quiet_and_its_log_holds_the_info_lines(tmp_path: Path) -> No
     assert re.fullmatch(r"prepare … done in [0-9.]+ s", lines[1])
     assert lines[2] == f"prepare: done. Report: {run_dir / 'report.md'}"
     log = (run_dir / "run.log").read_text()
-    assert "[demalign.stages.prepare][INFO] - soft:" in log and "LEXIMIN round" in log
+    assert "[demalign.stages.prepare][INFO] - soft:" in log and "LEXIMIN: relaxation in" in log
 
 
 def test_verbose_shows_the_logs_on_the_terminal(tmp_path: Path) -> None:
