@@ -8,6 +8,7 @@ its traceback. `demalign --list` prints every recipe and stage with one line eac
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -50,8 +51,6 @@ def run_folder(output_dir: str, stage: str | None, recipe: str, resume: Any) -> 
 
 
 def _finished(folder: Path) -> bool:
-    import json
-
     try:
         return json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("status") == "ok"
     except (OSError, ValueError):

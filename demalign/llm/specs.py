@@ -87,3 +87,11 @@ def parse_model_specs(entries: Iterable[Any], source: str = "generate.models") -
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: names must be unique, got {names}")
     return specs
+
+
+def configured_models(
+    models: Sequence[Any], models_file: str | Path | None
+) -> tuple[tuple[ModelSpec, ...], str]:
+    """The validated specs of `generate.models` or `generate.models_file`, and where they came from."""
+    entries, source = model_entries(models, models_file)
+    return tuple(parse_model_specs(entries, source)), source

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from demalign.config.schema import PanelDpoStep
 from demalign.errors import ConfigError
-from demalign.llm.specs import ModelSpec, model_entries, parse_model_specs
+from demalign.llm.specs import ModelSpec, configured_models
 from demalign.recipes.context import RecipeContext
 from demalign.stages import evaluate, generate, inputs_from_config, prepare, questions, rank, train
 
@@ -108,8 +108,7 @@ def models_to_compare(
     if checkpoints:
         return (ModelSpec(name=str(opts.base_model_name), kind="local", path=None), *checkpoints.values())
     listed = ctx.options("generate")
-    entries, source = model_entries(OmegaConf.to_container(listed.models), listed.models_file)
-    return tuple(parse_model_specs(entries, source))
+    return configured_models(OmegaConf.to_container(listed.models), listed.models_file)[0]
 
 
 def leaderboard_text(rows: list[dict]) -> str:

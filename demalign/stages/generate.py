@@ -26,7 +26,7 @@ from demalign.judging.responses import MODELS_FILE, models_record, response_rows
 from demalign.llm.cache import CallCache
 from demalign.llm.execute import usage_rows, usage_section, usage_summary
 from demalign.llm.generation import PromptItem, generate_responses
-from demalign.llm.specs import ModelSpec, model_entries, parse_model_specs
+from demalign.llm.specs import ModelSpec, configured_models
 from demalign.reports import markdown_table
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,8 @@ class Inputs:
 
     @classmethod
     def from_config(cls, opts: DictConfig, env: DictConfig) -> Inputs:
-        entries, source = model_entries(OmegaConf.to_container(opts.models), opts.models_file)
-        return cls(Path(opts.questions_dir), tuple(parse_model_specs(entries, source)), source)
+        models, source = configured_models(OmegaConf.to_container(opts.models), opts.models_file)
+        return cls(Path(opts.questions_dir), models, source)
 
 
 @dataclass(frozen=True)

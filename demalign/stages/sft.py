@@ -26,7 +26,7 @@ from demalign.training.config import configure_wandb, hydra_run_identity
 from demalign.training.data import split_pairs
 from demalign.training.kto import KTO_CURVE_KEYS, train_kto
 from demalign.training.report import curves_figure
-from demalign.training.runner import latest_checkpoint
+from demalign.training.runner import resume_point
 from demalign.training.sft import KTO, SFT_CURVE_KEYS, load_sft_rows, train_sft
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,7 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
     dataset_path = run.record_input(inputs.dataset)
     rows, fmt = load_sft_rows(dataset_path)
     train_rows, eval_rows = split_pairs(rows, opts.eval_ratio, opts.split_seed)
-    resume_from = opts.resume_from_checkpoint
-    if resume_from is None and run.resume:
-        resume_from = latest_checkpoint(run.dir / opts.checkpoints_dir)
+    resume_from = resume_point(opts.resume_from_checkpoint, run.dir / opts.checkpoints_dir, run.resume)
     if resume_from:
         log.info("sft: resuming from %s", resume_from)
         run.record_input(resume_from)

@@ -20,7 +20,7 @@ from demalign.reports import markdown_table, save_figure
 from demalign.training.config import configure_wandb, hydra_run_identity
 from demalign.training.data import load_pairs, split_pairs
 from demalign.training.report import curves_figure
-from demalign.training.runner import latest_checkpoint, train_dpo
+from demalign.training.runner import resume_point, train_dpo
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,7 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
     dataset_path = run.record_input(inputs.dataset)
     pairs = load_pairs(dataset_path)
     train_rows, eval_rows = split_pairs(pairs, opts.eval_ratio, opts.split_seed)
-    resume_from = opts.resume_from_checkpoint
-    if resume_from is None and run.resume:
-        resume_from = latest_checkpoint(run.dir / opts.checkpoints_dir)
+    resume_from = resume_point(opts.resume_from_checkpoint, run.dir / opts.checkpoints_dir, run.resume)
     if resume_from:
         log.info("train: resuming from %s", resume_from)
         run.record_input(resume_from)

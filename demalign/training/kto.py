@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from demalign.errors import DataError
-from demalign.training.config import build_peft_config, build_trl_config
-from demalign.training.data import to_dataset
+from demalign.training.config import build_trl_config
 from demalign.training.models import load_tokenizer, resolve_name_or_path
-from demalign.training.runner import TrainResult
+from demalign.training.runner import TrainResult, fit_and_save
 
 log = logging.getLogger(__name__)
 
@@ -86,26 +85,7 @@ def train_kto(
     name_or_path = resolve_name_or_path(model_cfg, cache_dir)
     tokenizer = load_tokenizer(model_cfg, name_or_path)
     args = build_kto_config(trainer_cfg, model_cfg, work_dir, has_eval=bool(eval_rows), run_name=run_name)
-    eval_dataset = to_dataset(eval_rows, "eval split") if eval_rows else None
-    trainer = KTOTrainer(
-        model=name_or_path,
-        args=args,
-        train_dataset=to_dataset(train_rows, "train split"),
-        eval_dataset=eval_dataset,
-        processing_class=tokenizer,
-        peft_config=build_peft_config(trainer_cfg),
-    )
-    summary = trainer.train(resume_from_checkpoint=resume_from_checkpoint).metrics
-    final = {k: float(v) for k, v in summary.items() if isinstance(v, int | float)}
-    if eval_dataset is not None:
-        final.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, int | float)})
-    trainer.save_model(str(checkpoint_dir))
-    if trainer.accelerator.is_main_process:
-        tokenizer.save_pretrained(str(checkpoint_dir))
-    return TrainResult(
-        log_history=list(trainer.state.log_history),
-        final_metrics=final,
-        weighted=False,
-        num_train=len(train_rows),
-        num_eval=len(eval_rows),
-    )
+    return fit_and_save(
+        lambda weighted: KTOTrainer, name_or_path, tokenizer, args, trainer_cfg, train_rows, eval_rows,
+        checkpoint_dir=checkpoint_dir, resume_from_checkpoint=resume_from_checkpoint,
+    )  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,32 @@ def train_dpo(
     name_or_path = resolve_name_or_path(model_cfg, cache_dir)
     tokenizer = load_tokenizer(model_cfg, name_or_path)
     args = build_dpo_config(trainer_cfg, model_cfg, work_dir, has_eval=bool(eval_rows), run_name=run_name)
+    return fit_and_save(
+        trainer_class, name_or_path, tokenizer, args, trainer_cfg, train_rows, eval_rows,
+        checkpoint_dir=checkpoint_dir, resume_from_checkpoint=resume_from_checkpoint,
+    )  # fmt: skip
+
+
+def fit_and_save(
+    trainer_for: Callable[[bool], Any],
+    name_or_path: str,
+    tokenizer: Any,
+    args: Any,
+    trainer_cfg: Any,
+    train_rows: list[dict[str, Any]],
+    eval_rows: list[dict[str, Any]],
+    *,
+    checkpoint_dir: Path,
+    resume_from_checkpoint: str | None = None,
+    before_save: Callable[[], None] | None = None,
+) -> TrainResult:
+    """The part every TRL run shares: datasets, the trainer (`trainer_for(weighted)` picks its class
+    from whether the rows carry a `weight` column), train (or resume), evaluate, save the model or
+    adapter and, on the main process, the tokenizer into `checkpoint_dir`."""
     train_dataset = to_dataset(train_rows, "train split")
     eval_dataset = to_dataset(eval_rows, "eval split") if eval_rows else None
     weighted = WEIGHT_COLUMN in train_dataset.column_names
-    trainer = trainer_class(weighted)(
+    trainer = trainer_for(weighted)(
         model=name_or_path,
         args=args,
         train_dataset=train_dataset,
@@ -62,6 +85,8 @@ def train_dpo(
     final = {k: float(v) for k, v in summary.items() if isinstance(v, int | float)}
     if eval_dataset is not None:
         final.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, int | float)})
+    if before_save is not None:
+        before_save()
     trainer.save_model(str(checkpoint_dir))
     if trainer.accelerator.is_main_process:
         tokenizer.save_pretrained(str(checkpoint_dir))
@@ -72,6 +97,14 @@ def train_dpo(
         num_train=len(train_rows),
         num_eval=len(eval_rows),
     )
+
+
+def resume_point(explicit: str | None, work_dir: Path, resume: bool) -> str | None:
+    """Where a training step starts from: the checkpoint the config names, else (when the run is
+    resumed) the newest complete intermediate checkpoint in `work_dir`, else None (from scratch)."""
+    if explicit is None and resume:
+        return latest_checkpoint(work_dir)
+    return explicit
 
 
 def latest_checkpoint(work_dir: Path) -> str | None:

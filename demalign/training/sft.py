@@ -44,10 +44,9 @@ from trl import SFTTrainer
 
 from demalign.artifacts import numbered_jsonl
 from demalign.errors import ConfigError, DataError
-from demalign.training.config import build_peft_config, build_sft_config, to_dict
-from demalign.training.data import to_dataset
+from demalign.training.config import build_sft_config, to_dict
 from demalign.training.models import FALLBACK_CHAT_TEMPLATE, load_tokenizer, resolve_name_or_path
-from demalign.training.runner import TrainResult
+from demalign.training.runner import TrainResult, fit_and_save
 from demalign.training.tiny import CHATML_TEMPLATE
 from demalign.training.weighted_dpo import WEIGHT_COLUMN, WeightCollator, normalize_weights
 
@@ -391,30 +390,12 @@ def train_sft(
             tokenizer, str(model_cfg.get("name", name_or_path)), settings
         )
     args = build_sft_config(settings, model_cfg, work_dir, has_eval=bool(eval_rows), run_name=run_name)
-    train_dataset = to_dataset(train_rows, "train split")
-    eval_dataset = to_dataset(eval_rows, "eval split") if eval_rows else None
-    weighted = WEIGHT_COLUMN in train_dataset.column_names
-    trainer = sft_trainer_class(weighted)(
-        model=name_or_path,
-        args=args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        processing_class=tokenizer,
-        peft_config=build_peft_config(trainer_cfg),
-    )
-    summary = trainer.train(resume_from_checkpoint=resume_from_checkpoint).metrics
-    final = {k: float(v) for k, v in summary.items() if isinstance(v, int | float)}
-    if eval_dataset is not None:
-        final.update({k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, int | float)})
-    if original_template is not None:
-        tokenizer.chat_template = original_template  # the checkpoint keeps the model's own template
-    trainer.save_model(str(checkpoint_dir))
-    if trainer.accelerator.is_main_process:
-        tokenizer.save_pretrained(str(checkpoint_dir))
-    return TrainResult(
-        log_history=list(trainer.state.log_history),
-        final_metrics=final,
-        weighted=weighted,
-        num_train=len(train_rows),
-        num_eval=len(eval_rows),
-    )
+
+    def restore_template() -> None:  # the checkpoint keeps the model's own template
+        if original_template is not None:
+            tokenizer.chat_template = original_template
+
+    return fit_and_save(
+        sft_trainer_class, name_or_path, tokenizer, args, trainer_cfg, train_rows, eval_rows,
+        checkpoint_dir=checkpoint_dir, resume_from_checkpoint=resume_from_checkpoint, before_save=restore_template,
+    )  # fmt: skip
