@@ -39,6 +39,8 @@ def run(ctx: RecipeContext, opts: DictConfig) -> None:
         generate, ctx.options("generate", do_sample=True, **sampling),
         generate.Inputs(None, split.train, (generator,), "recipe.generator"), folder="candidates",
     )  # fmt: skip
+    if ctx.options("generate").dry_run:
+        return  # a dry run writes no candidates: nothing to critique yet
     constitution = constitution_path(ctx.cfg.constitution.path)
     scored = ctx.stage(
         critique,

@@ -152,3 +152,32 @@ def _cfg(overrides: list[str]):
     from tests.conftest import compose_config
 
     return compose_config(overrides)
+
+
+def test_generate_takes_exactly_one_prompt_source_and_n_samples_need_sampling(
+    make_cfg, tmp_path: Path
+) -> None:
+    """Neither or both of questions_dir / prompts_file is a one-line error naming both keys; N > 1
+    greedy answers (one answer N times) is refused before any model loads; a dry run of P prompts x
+    N samples x M models counts P*N calls per model and sends nothing."""
+    from demalign.errors import ConfigError
+    from demalign.stages import generate
+
+    with pytest.raises(
+        ConfigError, match=r"set exactly one of generate\.questions_dir .* and generate\.prompts_file"
+    ):
+        generate.Inputs(None, None, ())
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"Question {i}?", "category": "c"}) + "\n"
+                               for i in range(5)))  # fmt: skip
+    models = (
+        "generate.models=[{name: api, kind: litellm, model: openai/none, base_url: 'http://127.0.0.1:9'}]"
+    )
+    common = ["stage=generate", f"generate.prompts_file={prompts}", models, "generate.num_gen_candidates=3"]
+    with pytest.raises(ConfigError, match=r"num_gen_candidates=3: .* needs generate.do_sample=true"):
+        run_configured(make_cfg(*common), tmp_path / "greedy")
+    dry = run_configured(
+        make_cfg(*common, "generate.do_sample=true", "generate.dry_run=true"), tmp_path / "dry"
+    )
+    [estimate] = dry.metrics["estimate"]
+    assert estimate["calls"] == 15 and estimate["completion_tokens"] == 15 * 256
