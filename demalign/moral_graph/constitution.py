@@ -67,19 +67,23 @@ def clause_text(context: str, card: ValueCard) -> str:
 
 
 def constitution_document(
-    winners: Sequence[Mapping[str, Any]], values: Mapping[str, ValueCard], edges: pd.DataFrame,
+    winners: Sequence[Mapping[str, Any]], values: Mapping[str, ValueCard], per_context: pd.DataFrame,
     prompts: Mapping[str, Sequence[str]], source: str,
 ) -> dict[str, Any]:  # fmt: skip
-    """The YAML document: clause ids 1.. in context order; questions = the context's prompts."""
+    """The YAML document: clause ids 1.. in context order; questions = the context's prompts;
+    `upgrades` = the kept edges into the winner in that context (`per_context` rows), as provenance."""
     clauses = []
     for clause_id, row in enumerate(sorted(winners, key=lambda r: r["context"]), start=1):
         card = values[row["value_id"]]
-        into = edges[(edges["wiser"] == card.id) & edges["kept"]]
+        into = per_context[
+            (per_context["wiser"] == card.id)
+            & (per_context["context"] == row["context"])
+            & per_context["kept"]
+        ]
         upgrades = [
             {"from": str(e.source), "from_title": values[e.source].title if e.source in values else str(e.source),
-             "markedWiser": float(e.markedWiser), "wiserLikelihood": round(float(e.wiserLikelihood), 6)}
+             "markedWiser": round(float(e.markedWiser), 6), "wiserLikelihood": round(float(e.wiserLikelihood), 6)}
             for e in into.itertuples(index=False)
-            if not tuple(getattr(e, "contexts", ()) or ()) or row["context"] in e.contexts
         ]  # fmt: skip
         entry: dict[str, Any] = {
             "id": clause_id, "text": clause_text(row["context"], card), "context": row["context"],

@@ -27,6 +27,11 @@ SHRUNK = {  # every recipe's quick settings: tiny model, few pairs, questions an
         "generate.max_questions=6", "evaluate.num_judges=1", "generate.max_new_tokens=8", "evaluate.mode=both",
         "rank.bootstrap_samples=20", "+trainer.max_steps=2", "train.eval_ratio=0",
     ],
+    "moral_graph": [  # random tiny weights answer greedily with nothing: sample so the two answers differ
+        "model.tiny.warmup_steps=0", "value_pairs.prompts_per_context=2", "value_pairs.max_new_tokens=8",
+        "value_pairs.do_sample=true", "questions.n_questions=2", "generate.max_new_tokens=8", "evaluate.num_judges=1",
+        "rank.bootstrap_samples=20", "+trainer.max_steps=2", "train.eval_ratio=0",
+    ],
 }  # fmt: skip
 
 

@@ -399,7 +399,7 @@ def test_constitution_file_loads_as_a_constitution(tmp_path: Path) -> None:
     result = analyse_export(export, "dft_compat", Thresholds(), RankSettings())
     prompts = load_prompts(BUNDLED / "prompts.yaml")
     path = write(tmp_path / "c.yaml", constitution_yaml(
-        constitution_document(result.winners, export.values, result.edges, prompts, "bundled")))  # fmt: skip
+        constitution_document(result.winners, export.values, result.per_context, prompts, "bundled")))  # fmt: skip
     _, clauses = load_constitution(path)
     assert [c.id for c in clauses] == [1, 2, 3]
     assert clauses[0].text.startswith(
