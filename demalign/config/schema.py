@@ -617,6 +617,7 @@ SCHEMAS.update({("schema", "value_pairs"): ValuePairsConf})
 
 
 class MoralGraphStep(StrEnum):
+    deliberate = "deliberate"
     moral_graph = "moral_graph"
     value_pairs = "value_pairs"
     train = "train"
@@ -635,3 +636,27 @@ class MoralGraphRecipeConf:
 
 
 SCHEMAS.update({("schema/recipe", "moral_graph"): MoralGraphRecipeConf})
+
+
+class DeliberationBackend(StrEnum):
+    scripted = "scripted"  # simulated participants (offline)
+    litellm = "litellm"  # an API model plays each participant
+
+
+@dataclass
+class DeliberateConf(LiteLLMConf):
+    backend: DeliberationBackend = MISSING
+    archetypes: str | None = MISSING
+    question: str = MISSING
+    contexts: list[str] = MISSING
+    persona_columns: list[str] = MISSING
+    max_conversations: int = MISSING
+    draw_size: int = MISSING
+    transitions_per_participant: int = MISSING
+    invalid_retries: int = MISSING
+    cache_dir: str = (
+        MISSING  # `seed` (int | None, from LiteLLMConf) seeds the draws and is sent to the provider
+    )
+
+
+SCHEMAS.update({("schema", "deliberate"): DeliberateConf})

@@ -3,9 +3,10 @@
     demalign recipe=moral_graph                                        # the bundled synthetic graph, offline
     demalign recipe=moral_graph moral_graph.path=edges.json moral_graph.prompts=prompts.yaml
     demalign recipe=moral_graph moral_graph=bundled_votes              # raw votes, panel-weighted
+    demalign recipe=moral_graph 'recipe.stages=[deliberate,moral_graph,value_pairs,train,questions,generate,evaluate,rank]'
     demalign recipe=moral_graph recipe.stages=[moral_graph,questions,generate,evaluate,rank] generate.models_file=...
 
-moral_graph (import, summarise, rank, winners per context -> constitution.yaml) -> value_pairs
+(optionally deliberate: a simulated deliberation by a PRISM sortition panel ->) moral_graph (import, summarise, rank, winners per context -> constitution.yaml) -> value_pairs
 (chosen = answer with the winning value's policies, rejected = plain) -> train (DPO) -> questions (one
 clause per context, the constitution handed over) -> generate (base and trained model) -> evaluate
 (the judge compares them) -> rank.
@@ -16,6 +17,8 @@ clause per context, the constitution handed over) -> generate (base and trained 
 
 from __future__ import annotations
 
+import dataclasses
+
 from omegaconf import DictConfig, OmegaConf
 
 from demalign.config.schema import MoralGraphStep
@@ -23,11 +26,26 @@ from demalign.errors import ConfigError
 from demalign.llm.specs import ModelSpec, configured_models
 from demalign.recipes.context import RecipeContext
 from demalign.recipes.panel_dpo import leaderboard_text
-from demalign.stages import evaluate, generate, inputs_from_config, questions, rank, train, value_pairs
+from demalign.stages import (
+    deliberate,
+    evaluate,
+    generate,
+    inputs_from_config,
+    questions,
+    rank,
+    train,
+    value_pairs,
+)
 from demalign.stages import moral_graph as graph_stage
 
 STEPS = tuple(step.value for step in MoralGraphStep)
-NEEDS = {"value_pairs": "moral_graph", "train": "value_pairs", "evaluate": "generate", "rank": "evaluate"}
+NEEDS = {
+    "deliberate": "moral_graph",
+    "value_pairs": "moral_graph",
+    "train": "value_pairs",
+    "evaluate": "generate",
+    "rank": "evaluate",
+}
 
 
 def checked_steps(steps: list[str]) -> list[str]:
@@ -51,8 +69,19 @@ def run(ctx: RecipeContext, opts: DictConfig) -> None:
 
     if "moral_graph" in steps:
         graph_opts = ctx.options("moral_graph")
-        graph = ctx.stage(graph_stage, graph_opts, inputs_from_config(graph_stage, graph_opts, ctx.env(graph_stage)),
-                          folder="moral_graph")  # fmt: skip
+        graph_inputs = inputs_from_config(graph_stage, graph_opts, ctx.env(graph_stage))
+        if (
+            "deliberate" in steps
+        ):  # the simulated panel's cards, votes and demographics replace the configured files
+            simulated = ctx.stage(deliberate, ctx.options("deliberate"), inputs_from_config(
+                deliberate, ctx.options("deliberate"), ctx.env(deliberate)), folder="deliberate")  # fmt: skip
+            graph_inputs = dataclasses.replace(
+                graph_inputs,
+                export=simulated.values,
+                votes=simulated.votes,
+                demographics=simulated.demographics,
+            )
+        graph = ctx.stage(graph_stage, graph_opts, graph_inputs, folder="moral_graph")
         constitution = graph.constitution
     if "value_pairs" in steps:
         pairs = ctx.stage(value_pairs, ctx.options("value_pairs"), value_pairs.Inputs(graph.winners),

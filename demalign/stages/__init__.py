@@ -40,7 +40,7 @@ class NoInputs:
 
 STAGE_NAMES = (
     "explore", "prepare", "train", "sft", "questions", "generate", "evaluate", "rank", "critique", "select", "collect",
-    "moral_graph", "value_pairs",
+    "moral_graph", "value_pairs", "deliberate",
 )  # fmt: skip
 ALWAYS_SHARED = ("seed", "paths")
 

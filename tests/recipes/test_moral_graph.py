@@ -46,5 +46,22 @@ def test_moral_graph_steps_need_their_inputs() -> None:
     assert checked_steps(["moral_graph", "questions"]) == ["moral_graph", "questions"]
     with pytest.raises(ConfigError, match="train needs value_pairs"):
         checked_steps(["moral_graph", "train"])
-    with pytest.raises(ConfigError, match=r"unknown step\(s\) \['simulate'\]"):
+    with pytest.raises(ConfigError, match=r"unknown step\(s\) \[.simulate.\]"):
         checked_steps(["simulate"])
+
+
+def test_a_simulated_deliberation_feeds_the_moral_graph(make_cfg, tmp_path: Path) -> None:
+    cfg = make_cfg(
+        "recipe=moral_graph", "recipe.stages=[deliberate,moral_graph]", "moral_graph.mode=corrected"
+    )
+    run = run_configured(cfg, tmp_path / "run")
+    simulated = run.dir / "deliberate"
+    inputs = manifest(run.dir / "moral_graph")["stage_inputs"]
+    assert inputs["export"] == str(simulated / "values.json") and inputs["votes"] == str(
+        simulated / "votes.jsonl"
+    )
+    assert inputs["demographics"] == str(simulated / "demographics.csv")
+    deliberation = manifest(simulated)["metrics"]
+    assert deliberation["participants"] == 20 and deliberation["upgrade_votes"] == 200
+    metrics = manifest(run.dir / "moral_graph")["metrics"]
+    assert metrics["kept_edges"] > 0 and len(metrics["winners"]) == 2  # both contexts have a winner
