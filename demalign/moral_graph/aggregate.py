@@ -56,12 +56,26 @@ def check_mode(mode: str) -> str:
     return mode
 
 
+def _codes(votes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Value ids (sorted) and the from / to codes of every vote into them."""
+    codes, ids = pd.factorize(pd.concat([votes["from_id"], votes["to_id"]], ignore_index=True), sort=True)
+    return (
+        np.asarray(ids, dtype=object),
+        codes[: len(votes)].astype(np.int64),
+        codes[len(votes) :].astype(np.int64),
+    )
+
+
 def count_votes(
     votes: pd.DataFrame, weights: Mapping[str, float] | None = None, by_context: bool = False
 ) -> pd.DataFrame:
     """Counts per ordered pair (per pair and context with `by_context`) from a votes frame
-    (`graph.load_votes` columns). With `weights` each participant's votes count `weights[user]`;
-    participants of weight 0 are left out altogether (a hard panel), so they add no impressions."""
+    (`graph.load_votes` columns), sorted by source, wiser (and context). With `weights` each
+    participant's votes count `weights[user]`; participants of weight 0 are left out altogether (a
+    hard panel), so they add no impressions.
+
+    Vectorised: pairs are integer keys source·N + wiser, and every count is one `np.bincount` over
+    the votes in both directions (a million votes take well under a second)."""
     if weights is not None:
         w = votes["user_id"].map(weights)
         if w.isna().any():
@@ -71,24 +85,31 @@ def count_votes(
         votes, w = votes[keep], w[keep].to_numpy(dtype=float)
     else:
         w = np.ones(len(votes))
+    ids, a, b = _codes(votes)
+    n = max(len(ids), 1)
     relationship = votes["relationship"].to_numpy()
     up = w * (relationship == "upgrade")
     zero = np.zeros(len(votes))
-    keys = ["context"] if by_context else []
-    forward = pd.DataFrame({
-        "source": votes["from_id"].to_numpy(), "wiser": votes["to_id"].to_numpy(),
-        **{k: votes[k].to_numpy() for k in keys},
-        "markedWiser": up, "markedNotWiser": w * (relationship == "no_upgrade"), "markedLessWise": zero,
-        "markedUnsure": w * (relationship == "not_sure"), "impressions": w,
-    })  # fmt: skip
-    reverse = pd.DataFrame({
-        "source": votes["to_id"].to_numpy(), "wiser": votes["from_id"].to_numpy(),
-        **{k: votes[k].to_numpy() for k in keys},
-        "markedWiser": zero, "markedNotWiser": zero, "markedLessWise": up, "markedUnsure": zero,
-        "impressions": w,
-    })  # fmt: skip
-    counts = pd.concat([forward, reverse], ignore_index=True).groupby(PAIR + keys, sort=True).sum()
-    return counts[list(COUNT_FIELDS)].reset_index()
+    forward, reverse = a * n + b, b * n + a
+    if by_context:
+        context_codes, context_ids = pd.factorize(votes["context"], sort=True)
+        k = max(len(context_ids), 1)
+        forward, reverse = forward * k + context_codes, reverse * k + context_codes
+    # pandas' hash factorize: several times faster than np.unique's sort on a million keys
+    index, keys = pd.factorize(np.concatenate([forward, reverse]), sort=True)
+    columns = {
+        "markedWiser": (up, zero), "markedNotWiser": (w * (relationship == "no_upgrade"), zero),
+        "markedLessWise": (zero, up), "markedUnsure": (w * (relationship == "not_sure"), zero), "impressions": (w, w),
+    }  # fmt: skip
+    counts = {
+        name: np.bincount(index, weights=np.concatenate(parts), minlength=len(keys))
+        for name, parts in columns.items()
+    }
+    pair = keys // k if by_context else keys
+    frame = {"source": ids[pair // n], "wiser": ids[pair % n]}
+    if by_context:
+        frame["context"] = np.asarray(context_ids, dtype=object)[keys % k]
+    return pd.DataFrame({**frame, **{name: counts[name] for name in COUNT_FIELDS}})
 
 
 def summarise(counts: pd.DataFrame, mode: str, thresholds: Thresholds) -> pd.DataFrame:
@@ -128,16 +149,29 @@ def attach_contexts(edges: pd.DataFrame, votes: pd.DataFrame, only_kept: bool = 
     """A `contexts` column (sorted tuple): the contexts of the votes on the pair in either direction,
     as DFT collects them. Computed only for kept pairs unless `only_kept=False` (a million-vote graph
     has far more pairs than kept edges); others get an empty tuple."""
+    ids, a, b = _codes(votes)
+    n = max(len(ids), 1)
+    context_codes, context_ids = pd.factorize(votes["context"], sort=True)
+    k = max(len(context_ids), 1)
+    position = pd.Index(ids)
     wanted = edges[edges["kept"]] if only_kept else edges
-    both = pd.concat([
-        pd.DataFrame({"source": votes["from_id"], "wiser": votes["to_id"], "context": votes["context"]}),
-        pd.DataFrame({"source": votes["to_id"], "wiser": votes["from_id"], "context": votes["context"]}),
-    ], ignore_index=True).drop_duplicates()  # fmt: skip
-    both = both.merge(wanted[PAIR], on=PAIR)
-    grouped = both.sort_values("context").groupby(PAIR, sort=False)["context"].agg(tuple)
-    index = pd.MultiIndex.from_frame(edges[PAIR])
-    contexts = grouped.reindex(index)
-    return edges.assign(contexts=[c if isinstance(c, tuple) else () for c in contexts])
+    wanted_keys = position.get_indexer(wanted["source"]).astype(np.int64) * n + position.get_indexer(
+        wanted["wiser"]
+    )
+    keys = np.concatenate([a * n + b, b * n + a])
+    contexts = np.concatenate([context_codes, context_codes])
+    mask = pd.Series(keys).isin(wanted_keys).to_numpy()
+    pairs = np.unique(keys[mask] * k + contexts[mask])  # sorted by pair, then context code (= name order)
+    names = np.asarray(context_ids, dtype=object)
+    starts = np.flatnonzero(np.r_[True, np.diff(pairs // k) != 0])
+    found = {
+        int(key): tuple(names[pairs[lo:hi] % k])
+        for key, lo, hi in zip(pairs[starts] // k, starts, np.r_[starts[1:], len(pairs)], strict=True)
+    }
+    all_keys = position.get_indexer(edges["source"]).astype(np.int64) * n + position.get_indexer(
+        edges["wiser"]
+    )
+    return edges.assign(contexts=[found.get(int(key), ()) for key in all_keys])
 
 
 def export_counts(export: MoralGraphExport) -> pd.DataFrame:

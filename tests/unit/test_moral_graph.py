@@ -420,3 +420,26 @@ def test_preference_rows_pair_conditioned_and_plain_answers(tmp_path: Path) -> N
     (pair,) = load_pairs(path)
     assert pair["prompt"] == [{"role": "system", "content": "Be helpful."}, {"role": "user", "content": "p0"}]
     assert pair["chosen"][0]["content"] == "good" and pair["rejected"][0]["content"] == "plain"
+
+
+def test_vectorised_counting_equals_dfts_loop_on_random_votes() -> None:
+    generated = synthetic.random_votes(40, 3_000, seed=5, n_users=60)
+    assert not generated.duplicated(["user_id", "from_id", "to_id"]).any() and len(generated) == 3_000
+    loop: dict[tuple[str, str], list[float]] = {}
+    for a, b, r in zip(generated["from_id"], generated["to_id"], generated["relationship"], strict=True):
+        counts = loop.setdefault((a, b), [0.0] * 5)
+        counts[0] += r == "upgrade"
+        counts[1] += r == "no_upgrade"
+        counts[3] += r == "not_sure"
+        counts[4] += 1
+    for a, b, r in zip(generated["from_id"], generated["to_id"], generated["relationship"], strict=True):
+        counts = loop.setdefault((b, a), [0.0] * 5)
+        counts[2] += r == "upgrade"
+        counts[4] += 1
+    frame = count_votes(generated)
+    ours = {
+        (r[0], r[1]): list(r[2:]) for r in frame[["source", "wiser", *COUNT_FIELDS]].itertuples(index=False)
+    }
+    assert ours == loop
+    pairs = list(zip(frame["source"], frame["wiser"], strict=True))
+    assert pairs == sorted(pairs)  # sorted by source, then wiser
