@@ -70,3 +70,12 @@ def test_weighting_panel_errors_name_the_moral_graph_key(make_cfg, tmp_path: Pat
         ConfigError, match=r"moral_graph\.weighting\.panel\.attributes must be a non-empty list"
     ):
         run_configured(cfg, tmp_path / "run")
+
+
+def test_thresholds_are_config_keys_with_dfts_defaults(make_cfg, tmp_path: Path) -> None:
+    """Known DFT pain point: the magic numbers 2, 0.33, 1.69 are hard-coded. Here they are keys."""
+    cfg = make_cfg("stage=moral_graph", "moral_graph.thresholds.min_marked_wiser=3", "moral_graph.plot=false")
+    defaults = make_cfg().moral_graph.thresholds
+    assert (defaults.min_marked_wiser, defaults.min_wiser_likelihood, defaults.max_entropy) == (2, 0.33, 1.69)
+    run = run_configured(cfg, tmp_path / "run")
+    assert manifest(run.dir)["metrics"]["kept_edges"] == 8  # 8 -> 3 has markedWiser exactly 2
