@@ -117,3 +117,25 @@ def bridging_table(
                          "bridging": min(left, right)})  # fmt: skip
     rows.sort(key=lambda r: (-r["bridging"], r["value_id"]))
     return rows, (a, b)
+
+
+def weight_shares(
+    demographics: pd.DataFrame, weights: Mapping[str, float], columns: Sequence[str],
+    targets: Mapping[str, Mapping[str, float]] | None = None,
+) -> list[dict]:  # fmt: skip
+    """Per attribute category: voters, their share of the voters, their share of the total vote
+    weight, and the population target (when the panel spec gives one). Example: voters a, b in "L"
+    and c in "R" with weights 0.5, 0.5, 2 -> L: 2 voters, share 0.667, weighted share 0.333."""
+    voters = [user for user in weights if user in demographics.index]
+    total = sum(weights[user] for user in voters)
+    rows = []
+    for column in columns:
+        groups = demographics.loc[voters, column].astype(str)
+        for category in sorted(groups.unique()):
+            members = groups.index[groups == category]
+            rows.append({
+                "attribute": column, "category": category, "voters": len(members),
+                "share": len(members) / len(voters), "weighted_share": sum(weights[u] for u in members) / total,
+                "target": (targets or {}).get(column, {}).get(category),
+            })  # fmt: skip
+    return rows

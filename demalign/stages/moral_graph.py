@@ -29,7 +29,13 @@ from demalign.moral_graph.constitution import constitution_document, constitutio
 from demalign.moral_graph.graph import bundled_dir, load_demographics, load_export, load_votes
 from demalign.moral_graph.plot import MAX_DRAWN_NODES, graph_figure
 from demalign.moral_graph.ranking import Ranking, RankSettings
-from demalign.moral_graph.weighting import Weighting, bridging_table, participant_weights, winner_changes
+from demalign.moral_graph.weighting import (
+    Weighting,
+    bridging_table,
+    participant_weights,
+    weight_shares,
+    winner_changes,
+)
 from demalign.reports import markdown_table, save_figure
 
 log = logging.getLogger(__name__)
@@ -233,13 +239,18 @@ def _report(
         panel = weighting.panel
         run.metrics["winner_changes"] = sum(r["changed"] for r in changes)
         spread = sorted(weighting.weights.values())
+        attributes = list(opts.weighting.panel.attributes)
+        columns = [str(a.column or a.name) for a in attributes]
+        targets = {str(a.column or a.name): dict(a.population_proportions) for a in attributes}
         run.section(
             "Democratic weighting",
             f"`{weighting.how}` weighting from a {panel.algorithm} sortition panel of {panel.quotas.panel_size} "
             f"(seed {panel.seed}) over {len(weighting.weights)} voters; vote weights from {spread[0]:.3g} to "
             f"{spread[-1]:.3g} (mean 1" + (", 0 = not on the panel" if weighting.how == "hard" else "") + "). "
             f"{sum(r['changed'] for r in changes)} of {len(changes)} context winners change.\n\n"
-            + markdown_table(changes, ["context", "unweighted", "weighted", "changed"]),
+            + markdown_table(changes, ["context", "unweighted", "weighted", "changed"])
+            + "\nWho the votes stand for, before and after weighting (target = the panel spec's population share):\n\n"
+            + markdown_table(weight_shares(demographics, weighting.weights, columns, targets)),
         )  # fmt: skip
     if demographics is not None and votes is not None and opts.bridging.attribute:
         groups = list(opts.bridging.groups) if opts.bridging.groups else None

@@ -38,6 +38,7 @@ from demalign.moral_graph.ranking import RankSettings, pagerank, pagerank_dft, w
 from demalign.moral_graph.weighting import (
     bridging_table,
     participant_weights,
+    weight_shares,
     weights_from_probabilities,
     winner_changes,
 )
@@ -306,6 +307,17 @@ def test_soft_weighting_changes_a_winner_and_reports_it() -> None:
     assert not changes[synthetic.C3]["changed"]
     hard = participant_weights("hard", list(raw["user_id"].unique()), people, spec)
     assert sorted(set(hard.weights.values())) == [0.0, 1.0] and sum(hard.weights.values()) == 15
+
+
+def test_weight_shares_before_and_after_weighting() -> None:
+    people = pd.DataFrame({"party": ["L", "L", "R"]}, index=["a", "b", "c"])
+    rows = weight_shares(people, {"a": 0.5, "b": 0.5, "c": 2.0}, ["party"], {"party": {"L": 0.5, "R": 0.5}})
+    assert rows == [
+        {"attribute": "party", "category": "L", "voters": 2, "share": pytest.approx(2 / 3),
+         "weighted_share": pytest.approx(1 / 3), "target": 0.5},
+        {"attribute": "party", "category": "R", "voters": 1, "share": pytest.approx(1 / 3),
+         "weighted_share": pytest.approx(2 / 3), "target": 0.5},
+    ]  # fmt: skip
 
 
 def test_bridging_table_counts_upgrades_from_both_sides() -> None:
