@@ -14,7 +14,8 @@ from demalign.reports import new_figure
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-MAX_DRAWN_NODES = 300  # beyond this a drawing is a hairball; the report says so instead
+MAX_DRAWN_NODES = 300
+FULL_LABELS = 12  # beyond this a drawing is a hairball; the report says so instead
 
 
 def graph_figure(
@@ -45,6 +46,8 @@ def graph_figure(
             edge_color="#636363", node_size=sizes, connectionstyle="arc3,rad=0.2" if curved else "arc3",
         )  # fmt: skip
     axis.margins(0.15)  # room for the labels of nodes at the border
-    labels = {n: f"{n}: {values[n].title}" if n in values else n for n in graph.nodes}
+    # titles for the top FULL_LABELS values by rank, ids for the rest: a 60-value graph stays readable
+    titled = set(sorted(graph.nodes, key=lambda n: -scores.get(n, 0.0))[:FULL_LABELS])
+    labels = {n: f"{n}: {values[n].title}" if n in values and n in titled else n for n in graph.nodes}
     nx.draw_networkx_labels(graph, layout, labels=labels, ax=axis, font_size=7)
     return fig
