@@ -91,8 +91,13 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
             f"deliberate: no upgrade vote parsed ({len(result.failures)} failed answers); see {run.dir}"
         )
 
-    run.write_json(FILES["values"], {"question": settings.question, "contexts": list(settings.contexts),
-                                     "values": [c.as_export() for c in result.cards.values()], "edges": []})  # fmt: skip
+    shown = {c: sum(v["valuesCardId"] == c for v in result.card_votes) for c in result.cards}
+    voted = {c: sum(v["valuesCardId"] == c and v["voted"] for v in result.card_votes) for c in result.cards}
+    run.write_json(FILES["values"], {
+        "question": settings.question, "contexts": list(settings.contexts),
+        "values": [{**card.as_export(), "votes": voted[c], "impressions": shown[c]} for c, card in result.cards.items()],
+        "edges": [],
+    })  # fmt: skip
     run.write_jsonl(FILES["votes"], result.votes)
     columns = [c for c in dict.fromkeys([*opts.persona_columns, *(a["column"] for a in env.panel.attributes)])
                if c in prism.survey.columns]  # fmt: skip
@@ -110,8 +115,6 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
     run.metrics.update(participants=len(people), cards=len(result.cards), upgrade_votes=len(result.votes),
                        relationships=counts, card_votes=len(result.card_votes), failures=len(result.failures),
                        backend=str(opts.backend), usage=usage)  # fmt: skip
-    shown = {c: sum(v["valuesCardId"] == c for v in result.card_votes) for c in result.cards}
-    voted = {c: sum(v["valuesCardId"] == c and v["voted"] for v in result.card_votes) for c in result.cards}
     cards = [{"id": c, "title": card.title, "authors": len(result.authors.get(c, [])), "impressions": shown[c],
               "votes": voted[c], "votePercentage": voted[c] / shown[c] if shown[c] else None}
              for c, card in result.cards.items()]  # fmt: skip
