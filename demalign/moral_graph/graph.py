@@ -13,6 +13,8 @@ Export schema (DFT's `MoralGraphSummary`, fields kept in their camelCase spellin
 Raw votes (DFT's `Edge` table): one row per participant and ordered pair,
 `userId, fromId, toId, contextId, relationship` with relationship in upgrade | no_upgrade | not_sure.
 Value ids are kept as strings (DFT uses integers, other exports strings; a CSV has only strings).
+Moral Graph Elicitation's values (`{id, policies, title?, description?}`) and its votes' `type` field
+(for `relationship`) are read too.
 Every error names the file and line (or the JSON path), the field and the offending value id.
 """
 
@@ -114,22 +116,25 @@ def _number(raw: Any, where: str) -> float:
 
 
 def parse_value(raw: Any, where: str) -> ValueCard:
+    """A DFT values card, or a Moral Graph Elicitation value `{id, policies, title?, description?}`
+    (policies become the evaluation criteria, the description the short instructions)."""
     if not isinstance(raw, Mapping):
         raise DataError(f"{where}: expected a values card object, got {type(raw).__name__}")
-    missing = [name for name in VALUE_FIELDS if not raw.get(name) and raw.get(name) != 0]
+    mge = "evaluationCriteria" not in raw and "policies" in raw
+    required = ("id", "policies") if mge else VALUE_FIELDS
+    missing = [name for name in required if not raw.get(name) and raw.get(name) != 0]
     if missing:
         raise DataError(f"{where} (id {raw.get('id')!r}): missing field(s) {missing}")
-    criteria = raw.get("evaluationCriteria") or []
+    key = "policies" if mge else "evaluationCriteria"
+    criteria = raw.get(key) or []
     if not isinstance(criteria, list) or not all(isinstance(c, str) and c.strip() for c in criteria):
-        raise DataError(
-            f"{where} (id {raw['id']!r}).evaluationCriteria: expected a list of non-empty strings"
-        )
+        raise DataError(f"{where} (id {raw['id']!r}).{key}: expected a list of non-empty strings")
+    value_id = _value_id(raw["id"], f"{where}.id")
+    title = str(raw.get("title") or f"Value {value_id}").strip()
+    short = raw.get("instructionsShort") or raw.get("description") or title
+    detailed = raw.get("instructionsDetailed") or (raw.get("description") if mge else "") or ""
     return ValueCard(
-        id=_value_id(raw["id"], f"{where}.id"),
-        title=str(raw["title"]).strip(),
-        instructions_short=str(raw["instructionsShort"]).strip(),
-        instructions_detailed=str(raw.get("instructionsDetailed") or "").strip(),
-        evaluation_criteria=tuple(c.strip() for c in criteria),
+        value_id, title, str(short).strip(), str(detailed).strip(), tuple(c.strip() for c in criteria)
     )
 
 
@@ -201,13 +206,16 @@ def _vote_rows(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
     if path.suffix.lower() == ".csv":
         with open(path, encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle)
-            missing = [name for name in VOTE_FIELDS if name not in (reader.fieldnames or [])]
+            header = set(reader.fieldnames or []) | (
+                {"relationship"} if "type" in (reader.fieldnames or []) else set()
+            )
+            missing = [name for name in VOTE_FIELDS if name not in header]
             if missing:
                 raise DataError(f"{path}:1: missing column(s) {missing} (header: {reader.fieldnames})")
             for row in reader:
                 yield reader.line_num, row
     else:
-        yield from numbered_jsonl(path, VOTE_FIELDS)
+        yield from numbered_jsonl(path, VOTE_FIELDS[:-1])
 
 
 def load_votes(path: Path | str, values: Mapping[str, ValueCard] | None = None) -> pd.DataFrame:
@@ -224,10 +232,16 @@ def load_votes(path: Path | str, values: Mapping[str, ValueCard] | None = None) 
     first_line: dict[tuple[str, str, str], int] = {}
     for line, row in _vote_rows(path):
         where = f"{path}:{line}"
+        if "relationship" not in row and "type" in row:  # MGE names the field `type`
+            row = {**row, "relationship": row["type"]}
         fields = {}
         for name in VOTE_FIELDS:
             value = row.get(name)
-            if value is None or (isinstance(value, str) and not value.strip()):
+            if value is None:
+                raise DataError(
+                    f"{where}: missing field {name}" + (" (or MGE's type)" if name == "relationship" else "")
+                )
+            if isinstance(value, str) and not value.strip():
                 raise DataError(f"{where}: field {name} is empty")
             fields[name] = str(value).strip()
         if fields["relationship"] not in RELATIONSHIPS:

@@ -371,6 +371,24 @@ def test_vote_naming_an_unknown_value_names_field_and_id(tmp_path: Path) -> None
         load_votes(path, export.values)
 
 
+def test_moral_graph_elicitation_values_and_votes_are_read(tmp_path: Path) -> None:
+    """MGE's value type is {id, policies, title?, description?} and its votes call the relationship `type`."""
+    path = write(tmp_path / "mge.json", json.dumps({"values": [
+        {"id": 1, "policies": ["MOMENTS when a choice opens up"], "title": "Openness", "description": "Keep options open."},
+        {"id": 2, "policies": ["FEELINGS the person has not named", "HOPES they have"]},
+    ], "edges": []}))  # fmt: skip
+    values = load_export(path).values
+    assert values["1"].instructions_short == "Keep options open." and values["2"].title == "Value 2"
+    assert values["2"].evaluation_criteria == ("FEELINGS the person has not named", "HOPES they have")
+    votes_path = write(
+        tmp_path / "v.jsonl", '{"userId": "u", "fromId": 1, "toId": 2, "contextId": "c", "type": "upgrade"}\n'
+    )
+    assert load_votes(votes_path, values)["relationship"].tolist() == ["upgrade"]
+    missing = write(tmp_path / "m.jsonl", '{"userId": "u", "fromId": 1, "toId": 2, "contextId": "c"}\n')
+    with pytest.raises(DataError, match=r"m\.jsonl:1: missing field relationship"):
+        load_votes(missing, values)
+
+
 def test_csv_and_jsonl_votes_load_the_same(tmp_path: Path) -> None:
     jsonl = load_votes(BUNDLED / "votes.jsonl")
     rows = [json.loads(line) for line in (BUNDLED / "votes.jsonl").read_text().splitlines()]
