@@ -22,7 +22,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from demalign.artifacts import Run
-from demalign.errors import ConfigError
+from demalign.errors import ConfigError, DataError
 from demalign.moral_graph.aggregate import Thresholds, check_mode, summary_mismatches
 from demalign.moral_graph.analysis import GraphResult, analyse_export, analyse_votes, export_document
 from demalign.moral_graph.constitution import constitution_document, constitution_yaml, load_prompts
@@ -167,6 +167,16 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
         clauses_without_questions=[c["id"] for c in document["clauses"] if not c.get("questions")],
     )  # fmt: skip
     _report(run, opts, result, unweighted, weighting, votes, demographics, values, source, thresholds, export)
+    unprompted = [c["context"] for c in document["clauses"] if not c.get("questions")]
+    if unprompted and prompts:
+        run.section("Contexts without prompts", "These winners' clauses have no questions and no preference prompts "
+                    "(spell the contexts as the export does in moral_graph.prompts):\n\n" + "\n".join(f"- {c}" for c in unprompted))  # fmt: skip
+    if not result.winners:
+        raise DataError(
+            f"moral_graph: no edge of {source} passes the thresholds (markedWiser >= {thresholds.min_marked_wiser:g}, "
+            f"wiserLikelihood >= {thresholds.min_wiser_likelihood:g}, entropy <= {thresholds.max_entropy:g}), so no "
+            "context has a winner; see edges.jsonl and relax moral_graph.thresholds.* if that is intended"
+        )
     return Outputs.in_folder(run.dir)
 
 
@@ -205,11 +215,18 @@ def _report(
         run.section("Graph", save_figure(run, "graph.png", figure))
     elif opts.plot:
         run.section("Graph", f"{nodes} values: too many to draw legibly (limit {MAX_DRAWN_NODES}).")
+    unsettled = [c for c, ranking in result.by_context.items() if not ranking.converged]
+    run.metrics["contexts_not_converged"] = unsettled
     run.section(
         "Winners per context",
         "Top value of each context's own PageRank; the constitution has one clause per row.\n\n"
         + markdown_table(
             result.winners, ["context", "value_id", "title", "rank", "runner_up", "margin", "edges"]
+        )
+        + (
+            f"\nNot converged within moral_graph.ranking.max_iter: {', '.join(unsettled)}.\n"
+            if unsettled
+            else ""
         ),
     )
     wisest = [{"value_id": v, "title": values[v].title, "wisdom": s, "pageRank": result.pooled.scores.get(v)}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from demalign.artifacts import read_jsonl
-from demalign.errors import ConfigError
+from demalign.errors import ConfigError, DataError
 from demalign.moral_graph.graph import bundled_dir, load_export
 from demalign.run import run_configured
 
@@ -79,3 +79,11 @@ def test_thresholds_are_config_keys_with_dfts_defaults(make_cfg, tmp_path: Path)
     assert (defaults.min_marked_wiser, defaults.min_wiser_likelihood, defaults.max_entropy) == (2, 0.33, 1.69)
     run = run_configured(cfg, tmp_path / "run")
     assert manifest(run.dir)["metrics"]["kept_edges"] == 8  # 8 -> 3 has markedWiser exactly 2
+
+
+def test_no_edge_passing_the_thresholds_is_an_error_naming_them(make_cfg, tmp_path: Path) -> None:
+    cfg = make_cfg(
+        "stage=moral_graph", "moral_graph.thresholds.min_marked_wiser=100", "moral_graph.plot=false"
+    )
+    with pytest.raises(DataError, match=r"no edge of .* passes the thresholds \(markedWiser >= 100"):
+        run_configured(cfg, tmp_path / "run")
