@@ -576,3 +576,132 @@ SCHEMAS: dict[tuple[str, str], type[Any]] = {
     ("schema/recipe", "curate_sft"): CurateSftRecipeConf,
     ("schema", "collect"): CollectConf,
 }
+
+
+# ---- moral graph (issue 16) -------------------------------------------------------------------------
+
+
+class MoralGraphMode(StrEnum):
+    dft_compat = "dft_compat"  # DFT's numbers exactly
+    corrected = "corrected"  # entropy over votes, dangling redistribution, per-context votes
+
+
+class VoteWeighting(StrEnum):
+    none = "none"
+    soft = "soft"
+    hard = "hard"
+
+
+@dataclass
+class MoralGraphThresholdsConf:
+    min_marked_wiser: float = MISSING
+    min_wiser_likelihood: float = MISSING
+    max_entropy: float = MISSING
+
+
+@dataclass
+class MoralGraphRankingConf:
+    damping: float = MISSING
+    iterations: int = MISSING
+    tolerance: float = MISSING
+    max_iter: int = MISSING
+    weighted: bool = MISSING
+
+
+@dataclass
+class MoralGraphWeightingConf:
+    how: VoteWeighting = MISSING
+    panel: PanelConf = field(default_factory=PanelConf)
+
+
+@dataclass
+class MoralGraphBridgingConf:
+    attribute: str | None = MISSING
+    groups: list[str] | None = MISSING
+    min_votes: int = MISSING
+
+
+@dataclass
+class MoralGraphConf:
+    path: str | None = MISSING
+    votes: str | None = MISSING
+    demographics: str | None = MISSING
+    prompts: str | None = MISSING
+    mode: MoralGraphMode = MISSING
+    thresholds: MoralGraphThresholdsConf = field(default_factory=MoralGraphThresholdsConf)
+    ranking: MoralGraphRankingConf = field(default_factory=MoralGraphRankingConf)
+    min_wisdom: float = MISSING
+    max_cycle_length: int = MISSING
+    include_all_edges: bool = MISSING
+    weighting: MoralGraphWeightingConf = field(default_factory=MoralGraphWeightingConf)
+    bridging: MoralGraphBridgingConf = field(default_factory=MoralGraphBridgingConf)
+    plot: bool = MISSING
+    plot_seed: int = MISSING
+
+
+SCHEMAS.update({("schema", "moral_graph"): MoralGraphConf})
+
+
+@dataclass
+class ValuePairsConf:
+    winners: str = MISSING
+    answerer: dict[str, Any] = MISSING  # checked by stages.value_pairs.answerer_spec, which names the key
+    prompts_per_context: int | None = MISSING
+    system_prompt: str | None = MISSING
+    seed: int = MISSING
+    max_new_tokens: int = MISSING
+    do_sample: bool = MISSING
+    temperature: float = MISSING
+    top_p: float = MISSING
+    batch_size: int = MISSING
+    cache_dir: str = MISSING
+    api: ApiCallsConf = field(default_factory=ApiCallsConf)
+
+
+SCHEMAS.update({("schema", "value_pairs"): ValuePairsConf})
+
+
+class MoralGraphStep(StrEnum):
+    deliberate = "deliberate"
+    moral_graph = "moral_graph"
+    value_pairs = "value_pairs"
+    train = "train"
+    questions = "questions"
+    generate = "generate"
+    evaluate = "evaluate"
+    rank = "rank"
+
+
+@dataclass
+class MoralGraphRecipeConf:
+    name: str = MISSING
+    stages: list[MoralGraphStep] = MISSING
+    base_model_name: str = MISSING
+    trained_model_name: str = MISSING
+
+
+SCHEMAS.update({("schema/recipe", "moral_graph"): MoralGraphRecipeConf})
+
+
+class DeliberationBackend(StrEnum):
+    scripted = "scripted"  # simulated participants (offline)
+    litellm = "litellm"  # an API model plays each participant
+
+
+@dataclass
+class DeliberateConf(LiteLLMConf):
+    backend: DeliberationBackend = MISSING
+    archetypes: str | None = MISSING
+    question: str = MISSING
+    contexts: list[str] = MISSING
+    persona_columns: list[str] = MISSING
+    max_conversations: int = MISSING
+    draw_size: int = MISSING
+    transitions_per_participant: int = MISSING
+    invalid_retries: int = MISSING
+    cache_dir: str = (
+        MISSING  # `seed` (int | None, from LiteLLMConf) seeds the draws and is sent to the provider
+    )
+
+
+SCHEMAS.update({("schema", "deliberate"): DeliberateConf})

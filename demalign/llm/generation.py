@@ -51,6 +51,13 @@ class GenerationResult:
     calls: dict[str, list[ChatCall]] = field(default_factory=dict)
     results: dict[str, list[CallResult]] = field(default_factory=dict)
 
+    def single(self, model: str) -> dict[str, str | None]:
+        """`prompt_id -> text` of a one-sample generation (None where the call failed)."""
+        by_id = self.responses[model]
+        if any(len(texts) != 1 for texts in by_id.values()):
+            raise ValueError(f"{model}: several samples per prompt; read responses[{model!r}] instead")
+        return {pid: texts[0] for pid, texts in by_id.items()}
+
     def failures(self) -> list[str]:
         """`model/prompt_id#sample` of every response that failed."""
         return [

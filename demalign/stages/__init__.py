@@ -40,7 +40,7 @@ class NoInputs:
 
 STAGE_NAMES = (
     "explore", "prepare", "train", "sft", "prompts", "questions", "generate", "evaluate", "rank", "critique",
-    "select", "compare", "collect",
+    "select", "compare", "collect", "moral_graph", "value_pairs", "deliberate",
 )  # fmt: skip
 ALWAYS_SHARED = ("seed", "paths")
 

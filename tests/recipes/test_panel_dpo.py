@@ -31,6 +31,11 @@ SHRUNK = {  # every recipe's quick settings: tiny model, few pairs, questions an
         "prompts.limit=4", "recipe.max_new_tokens=8", "generate.max_new_tokens=8", "model.tiny.warmup_steps=0",
         "select.min_score=null", "+trainer.max_steps=2", "sft.eval_ratio=0", "compare.n_resamples=200",
     ],
+    "moral_graph": [  # random tiny weights answer greedily with nothing: sample so the two answers differ
+        "model.tiny.warmup_steps=0", "value_pairs.prompts_per_context=2", "value_pairs.max_new_tokens=8",
+        "value_pairs.do_sample=true", "questions.n_questions=2", "generate.max_new_tokens=8", "evaluate.num_judges=1",
+        "rank.bootstrap_samples=20", "+trainer.max_steps=2", "train.eval_ratio=0",
+    ],
 }  # fmt: skip
 
 

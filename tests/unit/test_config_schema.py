@@ -57,7 +57,7 @@ def test_every_option_is_typed_by_a_schema(group: str, option: str) -> None:
     # every schema field has a value in YAML (no key left to a code default)
     missing = sorted(k for k in _fields(node_type) if OmegaConf.is_missing(cfg[group], k))
     mandatory = ([], ["questions_dir"], ["responses_dir"], ["dataset"], ["sweep_dir"], ["root"], ["path"],
-                 ["candidates"], ["critiques"])  # fmt: skip
+                 ["candidates"], ["critiques"], ["winners"])  # fmt: skip
     assert missing in mandatory, (group, missing)
 
 
