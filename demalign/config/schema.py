@@ -244,6 +244,7 @@ class ConstitutionConf:
     path: str | None = MISSING
     start_clause: int | None = MISSING
     end_clause: int | None = MISSING
+    principles: str | None = MISSING
 
 
 @dataclass
