@@ -533,3 +533,49 @@ SCHEMAS: dict[tuple[str, str], type[Any]] = {
     ("schema/recipe", "panel_dpo"): PanelDpoRecipeConf,
     ("schema", "collect"): CollectConf,
 }
+
+
+# ---- Constitutional AI (issue 14) -----------------------------------------------------------------------
+
+
+class PrincipleSampling(StrEnum):
+    random = "random"
+    without_replacement = "without_replacement"
+    fixed = "fixed"
+
+
+class PromptSplitPart(StrEnum):
+    train = "train"
+    eval = "eval"
+    all = "all"
+
+
+@dataclass
+class ReviseConf:
+    generator: dict[str, Any] = (
+        MISSING  # {name, kind, path | model, ...}: checked by stages.revise.generator_spec
+    )
+    split: PromptSplitPart = MISSING
+    categories: list[str] | None = MISSING
+    limit: int | None = MISSING
+    rounds: int = MISSING
+    principle_sampling: PrincipleSampling = MISSING
+    fixed_principle: int = MISSING
+    seed: int = MISSING
+    few_shot: bool = MISSING
+    system_prompt: str | None = MISSING
+    skip_if_no_critique: bool = MISSING
+    no_critique_phrases: list[str] = MISSING
+    critic_check: bool = MISSING
+    sft_share: float = MISSING
+    helpful_set: str | None = MISSING
+    helpful_weight: float = MISSING
+    max_new_tokens: int = MISSING
+    do_sample: bool = MISSING
+    temperature: float = MISSING
+    batch_size: int = MISSING
+    cache_dir: str = MISSING
+    api: ApiCallsConf = field(default_factory=ApiCallsConf)
+
+
+SCHEMAS[("schema", "revise")] = ReviseConf
