@@ -579,3 +579,44 @@ class ReviseConf:
 
 
 SCHEMAS[("schema", "revise")] = ReviseConf
+
+
+class EncoderSource(StrEnum):
+    tiny = "tiny"
+    hub = "hub"
+
+
+@dataclass
+class TinyEncoderConf:
+    vocab_size: int = MISSING
+    hidden_size: int = MISSING
+    num_hidden_layers: int = MISSING
+    num_attention_heads: int = MISSING
+    intermediate_size: int = MISSING
+    max_position_embeddings: int = MISSING
+    seed: int = MISSING
+
+
+@dataclass
+class EncoderConf:
+    source: EncoderSource = MISSING
+    name_or_path: str | None = MISSING
+    tiny: TinyEncoderConf = field(default_factory=TinyEncoderConf)
+
+
+@dataclass
+class ClassifyConf:
+    data: str | None = MISSING
+    labels: list[str] = MISSING
+    eval_ratio: float = MISSING
+    split_seed: int = MISSING
+    encoder: EncoderConf = field(default_factory=EncoderConf)
+    epochs: float = MISSING
+    learning_rate: float = MISSING
+    batch_size: int = MISSING
+    max_length: int = MISSING
+    weight_decay: float = MISSING
+    seed: int = MISSING
+
+
+SCHEMAS[("schema", "classify")] = ClassifyConf
