@@ -620,3 +620,31 @@ class ClassifyConf:
 
 
 SCHEMAS[("schema", "classify")] = ClassifyConf
+
+
+@dataclass
+class CaiEvalConf:
+    # entries {name, kind, path | model, ...}: checked by llm.specs.parse_model_specs, which names the entry
+    models: list[dict[str, Any]] = MISSING
+    classifier: str | None = MISSING
+    split: PromptSplitPart = MISSING
+    limit: int | None = MISSING
+    principles: list[str] = MISSING
+    llm_critic: bool = MISSING
+    red_team_categories: list[str] = MISSING
+    safety_system_prompt: str = MISSING
+    jailbreak_prefix: str = MISSING
+    rule_safe_threshold: float = MISSING
+    system_prompt: str | None = MISSING
+    n_resamples: int = MISSING
+    level: float = MISSING
+    seed: int = MISSING
+    max_new_tokens: int = MISSING
+    do_sample: bool = MISSING
+    temperature: float = MISSING
+    batch_size: int = MISSING
+    cache_dir: str = MISSING
+    api: ApiCallsConf = field(default_factory=ApiCallsConf)
+
+
+SCHEMAS[("schema", "cai_eval")] = CaiEvalConf
