@@ -648,3 +648,43 @@ class CaiEvalConf:
 
 
 SCHEMAS[("schema", "cai_eval")] = CaiEvalConf
+
+
+@dataclass
+class HelpfulConf:
+    generator: dict[str, Any] = (
+        MISSING  # {name, kind, path | model, ...}: checked by cai.generator.generator_spec
+    )
+    split: PromptSplitPart = MISSING
+    categories: list[str] | None = MISSING
+    limit: int | None = MISSING
+    system_prompt: str | None = MISSING
+    max_new_tokens: int = MISSING
+    do_sample: bool = MISSING
+    temperature: float = MISSING
+    seed: int = MISSING
+    batch_size: int = MISSING
+    cache_dir: str = MISSING
+    api: ApiCallsConf = field(default_factory=ApiCallsConf)
+
+
+class CaiStep(StrEnum):
+    classify = "classify"
+    helpful = "helpful"
+    helpful_sft = "helpful_sft"
+    revise = "revise"
+    cai_sft = "cai_sft"
+    dpo = "dpo"
+    evaluate = "evaluate"
+
+
+@dataclass
+class CaiRecipeConf:
+    name: str = MISSING
+    stages: list[CaiStep] = MISSING
+    sft_trainer: dict[str, Any] = MISSING  # a trainer option (conf/trainer/sft*.yaml) for the two SFT steps
+    base_model_name: str = MISSING
+
+
+SCHEMAS[("schema", "helpful")] = HelpfulConf
+SCHEMAS[("schema/recipe", "cai")] = CaiRecipeConf

@@ -39,7 +39,7 @@ class NoInputs:
 
 
 STAGE_NAMES = (
-    "explore", "prepare", "train", "sft", "questions", "generate", "evaluate", "rank", "critique", "select", "collect", "revise", "classify", "cai_eval",
+    "explore", "prepare", "train", "sft", "questions", "generate", "evaluate", "rank", "critique", "select", "collect", "revise", "classify", "cai_eval", "helpful",
 )  # fmt: skip
 ALWAYS_SHARED = ("seed", "paths")
 

@@ -25,6 +25,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from demalign.artifacts import Run
+from demalign.cai.generator import generator_spec
 from demalign.cai.revision import (
     DROP_REASONS,
     Chain,
@@ -49,7 +50,6 @@ from demalign.llm.cache import CallCache
 from demalign.llm.calls import CallResult, ChatCall
 from demalign.llm.execute import execute, usage_rows, usage_section, usage_summary
 from demalign.llm.roles import judge_role, response_role
-from demalign.llm.specs import MODEL_KINDS, ModelSpec
 from demalign.reports import markdown_table
 
 log = logging.getLogger(__name__)
@@ -85,24 +85,6 @@ class Outputs:
     @classmethod
     def in_folder(cls, folder: Path) -> Outputs:
         return cls(**{key: Path(folder) / name for key, name in FILES.items()})
-
-
-def generator_spec(entry: Any) -> ModelSpec:
-    """`revise.generator` as a ModelSpec; errors name the key."""
-    if not isinstance(entry, dict):
-        raise ConfigError(
-            f"revise.generator={entry!r}: expected {{name, kind, path | model, base_url, api_key_env}}"
-        )
-    unknown = sorted(set(entry) - {"name", "kind", "path", "model", "base_url", "api_key_env"})
-    if unknown:
-        raise ConfigError(f"revise.generator: unknown key(s) {unknown}")
-    if entry.get("kind") not in MODEL_KINDS:
-        raise ConfigError(f"revise.generator.kind={entry.get('kind')!r}; choose one of {list(MODEL_KINDS)}")
-    if entry["kind"] == "litellm" and not entry.get("model"):
-        raise ConfigError("revise.generator.model: a litellm model id is required for kind=litellm")
-    if not entry.get("name"):
-        raise ConfigError("revise.generator.name: give the generator a short name")
-    return ModelSpec(**entry)
 
 
 def options_of(opts: DictConfig) -> ReviseOptions:

@@ -10,6 +10,7 @@ import pytest
 from omegaconf import DictConfig, open_dict
 
 from demalign.artifacts import read_jsonl
+from demalign.cai.generator import generator_spec
 from demalign.errors import ConfigError
 from demalign.run import run_configured
 from demalign.stages import revise
@@ -85,6 +86,6 @@ def test_bad_generator_and_empty_prompt_selection_name_the_key(
     make_cfg: Callable[..., DictConfig], tmp_path: Path
 ) -> None:
     with pytest.raises(ConfigError, match=r"revise\.generator\.kind"):
-        revise.generator_spec({"name": "g", "kind": "api"})
+        generator_spec({"name": "g", "kind": "api"})
     with pytest.raises(ConfigError, match=r"revise\.categories=\['nothing'\]"):
         run_configured(make_cfg("stage=revise", "revise.categories=[nothing]"), tmp_path / "r")
