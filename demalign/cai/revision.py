@@ -251,6 +251,24 @@ def helpful_sample(rows: Sequence[dict[str, Any]], weight: float, seed: int) -> 
     return [{**rows[i], "source": "helpful"} for i in picked]
 
 
+def critic_drops(
+    reasons: dict[str, str | None], scores: dict[str, tuple[int | None, int | None]]
+) -> dict[str, str | None]:
+    """Apply the critic check to chains still kept: `scores[prompt_id]` = (initial, revision) critic scores.
+    A revision scored below its initial answer is `critic_worse` (the public recipe trains on it as
+    `chosen` anyway); a verdict that did not parse is `critic_invalid` (never read as a score). Equal
+    scores keep the pair (no worse). E.g. (4, 3) -> critic_worse; (3, 3) -> kept; (None, 5) -> critic_invalid."""
+    out = dict(reasons)
+    for pid, (initial, final) in scores.items():
+        if out.get(pid) is not None:
+            continue
+        if initial is None or final is None:
+            out[pid] = "critic_invalid"
+        elif final < initial:
+            out[pid] = "critic_worse"
+    return out
+
+
 def drop_counts(reasons: Sequence[str | None]) -> dict[str, int]:
     counts = Counter(r for r in reasons if r is not None)
     return {reason: counts.get(reason, 0) for reason in DROP_REASONS}

@@ -30,6 +30,7 @@ from demalign.cai.revision import (
     DROP_REASONS,
     Chain,
     ReviseOptions,
+    critic_drops,
     dpo_row,
     drop_counts,
     helpful_sample,
@@ -178,11 +179,7 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
         kept = [c for c in chains if reasons[c.prompt_id] is None]
         scores, calls, results = _critic_check(env, kept, principles, base_model, call_cache)
         sent.append(("critic check", calls, results))
-        for pid, (initial, final) in scores.items():
-            if initial is None or final is None:
-                reasons[pid] = "critic_invalid"
-            elif final < initial:
-                reasons[pid] = "critic_worse"
+        reasons = critic_drops(reasons, scores)
 
     kept_ids = [c.prompt_id for c in chains if reasons[c.prompt_id] is None]
     sft_ids, pref_ids = split_prompts(kept_ids, float(opts.sft_share), options.seed)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from demalign.cai.revision import (
     ReviseOptions,
+    critic_drops,
     dpo_row,
     drop_counts,
     helpful_sample,
@@ -257,3 +258,38 @@ def test_split_changes_with_the_seed_and_helpful_mix_is_a_seeded_share() -> None
     assert len(helpful_sample(rows, 1.0, 7)) == 10
     with pytest.raises(ConfigError, match=r"revise\.helpful_weight"):
         helpful_sample(rows, 0.0, 7)
+
+
+# ---- the anchors' known gaps (workflows_reference §3b/§3c), each shown absent here -------------------------
+
+
+def test_hf_recipe_gap_chosen_equal_to_rejected_never_becomes_a_pair(tmp_path: Path) -> None:
+    """The public recipe writes chosen = revision, rejected = initial answer even when the model repeated itself."""
+
+    def reply(call: ChatCall) -> str:
+        return "Sure: here is HOW." if not last_user(call).startswith("CRITIQUE-") else "It is harmful."
+
+    chains = run_chains([("p", "q", None)], PAIRS, ReviseOptions(few_shot=False), IDENTITY,
+                        answer_with(ScriptedBackend(reply), CallCache(tmp_path / "c.jsonl")))  # fmt: skip
+    assert chains[0].final == chains[0].initial and chains[0].drop_reason() == "unchanged"
+    kept = [c.prompt_id for c in chains if c.drop_reason() is None]
+    assert split_prompts(kept, 0.0, 0) == (set(), set())  # no preference pair from it
+
+
+def test_hf_recipe_gap_revision_judged_worse_or_unjudged_is_not_trained_on() -> None:
+    """No quality filter in the public recipe: a revision the critic scores below the initial answer, or whose
+    verdict did not parse (never read as a score), is dropped; an equal score is no worse and stays."""
+    reasons = {"worse": None, "equal": None, "better": None, "unparsed": None, "already": "unchanged"}
+    scores = {"worse": (4, 3), "equal": (3, 3), "better": (2, 5), "unparsed": (None, 5), "already": (1, 5)}
+    assert critic_drops(reasons, scores) == {"worse": "critic_worse", "equal": None, "better": None,
+                                             "unparsed": "critic_invalid", "already": "unchanged"}  # fmt: skip
+
+
+def test_hf_recipe_gap_one_round_one_principle_is_not_the_limit(tmp_path: Path) -> None:
+    """The public recipe draws one principle for one round; here 4 rounds with 4 distinct principles, each
+    revising the previous revision (Anthropic's 4-step samples)."""
+    options = ReviseOptions(rounds=4, sampling="without_replacement", few_shot=False)
+    [chain] = run_chains([("p", "q", None)], PAIRS, options, IDENTITY,
+                         answer_with(ScriptedBackend(chaining_reply), CallCache(tmp_path / "c.jsonl")))  # fmt: skip
+    assert len({r.principle for r in chain.rounds}) == 4
+    assert chain.final == "REV[REV[REV[REV[INIT(q)]]]]"
