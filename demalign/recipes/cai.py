@@ -77,7 +77,10 @@ def run(ctx: RecipeContext, opts: DictConfig) -> None:
         models.append(local("helpful", baseline.checkpoint))
     if "revise" in steps:
         changes: dict[str, Any] = {}
-        if "helpful_sft" in steps:  # SL-CAI starts from the helpful model's answers
+        configured = ctx.options("revise").generator
+        if "helpful_sft" in steps and configured.kind == "local" and configured.path is None:
+            # SL-CAI starts from the helpful model's answers; a generator set explicitly (an API model, a
+            # checkpoint of your own) is kept
             changes["generator"] = local("helpful", baseline.checkpoint)
         options = ctx.options("revise", **changes)
         given = inputs_from_config(revise, options, ctx.env(revise))
