@@ -683,6 +683,9 @@ class CaiRecipeConf:
     name: str = MISSING
     stages: list[CaiStep] = MISSING
     sft_trainer: dict[str, Any] = MISSING  # a trainer option (conf/trainer/sft*.yaml) for the two SFT steps
+    helpful_prompts: Any = (
+        MISSING  # a prompts option (conf/prompts/*.yaml, typed by its own schema) for the helpful step
+    )
     base_model_name: str = MISSING
 
 

@@ -6,8 +6,8 @@
 The seed's four stages, top to bottom:
 
 1. classify: the safety classifier (its checkpoint is the evaluation's harm signal);
-2. helpful -> helpful_sft: a helpfulness set answered by the base model, and the helpful-only
-   baseline fine-tuned on it (sft_trainer);
+2. helpful -> helpful_sft: a helpfulness set (`recipe.helpful_prompts`) answered by the base model, and
+   the helpful-only baseline fine-tuned on it (`recipe.sft_trainer`);
 3. revise: the helpful model answers the red-team prompts, critiques and revises its answers by
    sampled principles (SL-CAI) -> SFT rows and preference pairs from a seeded disjoint split;
    cai_sft: the base model fine-tuned on the revisions mixed with the helpfulness set (as in the
