@@ -3,6 +3,12 @@ generator against the loopback server (20% injected faults, nothing lost; a reru
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +22,8 @@ from demalign.run import run_configured
 from demalign.stages import revise
 from tests.judge_server import JudgeServer
 from tests.unit.test_training_weighted import CACHE
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_offline_tiny_model_two_rounds_with_critic_check(
@@ -55,31 +63,52 @@ def api(server: JudgeServer, *more: str) -> list[str]:
             "revise.api.max_retries=10", "revise.limit=8", "revise.rounds=2", *more]  # fmt: skip
 
 
-def test_api_generator_with_faults_loses_nothing_and_a_rerun_repeats_no_finished_call(
+def test_api_generator_killed_then_rerun_with_faults_loses_nothing_and_repeats_no_finished_call(
     make_cfg: Callable[..., DictConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The stage runs in a child process against the loopback server and is SIGKILLed once some answers are in
+    the call cache; the rerun (20% injected faults: 429, 500, slow) asks only the calls the cache lacks, loses
+    none (every chain complete), and a third run with one more round sends only that round's calls."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
-    with JudgeServer(fault_rate=0.2, faults=("429", "500", "slow"), slow_seconds=0.05, seed=3) as server:
-        first = run_configured(make_cfg(*api(server)), tmp_path / "first")
+    calls = tmp_path / "calls"
+    total = 8 * (1 + 2 * 2)  # initial answer + 2 rounds x (critique, revision)
+    with JudgeServer(latency=0.05, seed=3) as server:
+        args = [*api(server, "revise.api.concurrency=2"), f"revise.cache_dir={calls}",
+                f"paths.output_dir={tmp_path / 'outputs'}", f"hydra.run.dir={tmp_path / 'killed'}"]  # fmt: skip
+        child = subprocess.Popen([sys.executable, "-m", "demalign.run", *args], cwd=tmp_path,
+                                 env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)  # fmt: skip
+        cache = calls / "calls.jsonl"
+        deadline = time.monotonic() + 300
+        while child.poll() is None and (not cache.is_file() or len(cache.read_text().splitlines()) < 12):
+            assert time.monotonic() < deadline, "the child never wrote 12 answers"
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        assert child.returncode == -signal.SIGKILL and not (tmp_path / "killed" / "chains.jsonl").exists()
+        finished = {json.loads(line)["key"] for line in cache.read_text().splitlines() if line.endswith("}")}
+        assert 12 <= len(finished) < total
+
+        server.fault_rate, server.faults = 0.2, ("429", "500", "slow")
+        server.reset_counts()
+        rerun = run_configured(make_cfg(*api(server), f"revise.cache_dir={calls}"), tmp_path / "rerun")
         assert sum(server.faults_injected.values()) > 0
-        chains = read_jsonl(revise.Outputs.in_folder(first.dir).chains)
+        chains = read_jsonl(revise.Outputs.in_folder(rerun.dir).chains)
         assert len(chains) == 8 and all(c["error"] is None and len(c["rounds"]) == 2 for c in chains)
-        # few-shot prefix + prompt + initial + 2 rounds x 4 turns: every answer arrived, in its place
-        calls = sum(u["calls"] for u in first.metrics["usage"].values())
-        assert calls == 8 * (1 + 2 * 2) and first.metrics["kept"] == 8
-        assert server.requests >= calls
-        sft, prefs = (read_jsonl(p) for p in (revise.Outputs.in_folder(first.dir).sft,
-                                              revise.Outputs.in_folder(first.dir).prefs))  # fmt: skip
-        assert len(sft) == len(prefs) == 4
+        new = sum(u["new_calls"] for u in rerun.metrics["usage"].values())
+        assert sum(u["calls"] for u in rerun.metrics["usage"].values()) == total
+        assert len(server.by_content) == new == total - len(finished)  # nothing finished was asked again
+        assert rerun.metrics["kept"] == 8 and rerun.metrics["sft_rows"] == rerun.metrics["pref_pairs"] == 4
 
         server.fault_rate = 0.0
         server.reset_counts()
-        rerun = run_configured(make_cfg(*api(server)), tmp_path / "rerun")
-        assert server.requests == 0 and all(u["new_calls"] == 0 for u in rerun.metrics["usage"].values())
-        assert read_jsonl(revise.Outputs.in_folder(rerun.dir).chains) == chains
-        # one more round: only the new round's calls are sent
-        third = run_configured(make_cfg(*api(server, "revise.rounds=3")), tmp_path / "third")
+        third = run_configured(
+            make_cfg(*api(server, "revise.rounds=3"), f"revise.cache_dir={calls}"), tmp_path / "third"
+        )
         assert server.requests == 8 * 2 and third.metrics["rounds_run"] == 24
+        assert [c["rounds"][:2] for c in read_jsonl(revise.Outputs.in_folder(third.dir).chains)] == [
+            c["rounds"] for c in chains
+        ]
 
 
 def test_bad_generator_and_empty_prompt_selection_name_the_key(
