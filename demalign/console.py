@@ -268,6 +268,15 @@ def _terminal() -> bool:
         return False
 
 
+def step_label(folder: str, stage: str) -> str:
+    """How a recipe step is named on the console and in reports: `hard/prepare` -> `prepare (hard)`,
+    `candidates` (a generate step) -> `generate (candidates)`, `rank` -> `rank`."""
+    where, _, name = folder.rpartition("/")
+    if name != stage:
+        return f"{stage} ({folder})"
+    return f"{stage} ({where})" if where else stage
+
+
 def stage_started(run_dir: Path, stage: str) -> Frame:
     """Called by `execute` as a stage starts; returns the frame to pass to `stage_finished`."""
     run_dir = Path(run_dir)
@@ -281,10 +290,9 @@ def stage_started(run_dir: Path, stage: str) -> Frame:
         _state.count += 1
         parent.children += 1
         try:
-            where = run_dir.relative_to(_state.frames[0].dir).parent
+            label = step_label(run_dir.relative_to(_state.frames[0].dir).as_posix(), stage)
         except ValueError:
-            where = Path(".")
-        label = stage if str(where) == "." else f"{stage} ({where.as_posix()})"
+            label = stage
         frame = Frame(run_dir, stage, label, _state.count)
     _state.frames.append(frame)
     if is_main_process():

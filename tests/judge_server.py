@@ -7,7 +7,8 @@ same request always gets the same answer (reruns are comparable):
 - a pairwise judge prompt (mentions `[[A]]`) -> one of `[[A]]`, `[[B]]`, `[[TIE]]`;
 - a listwise judge prompt (mentions `[[RANKING:`) -> a permutation of the labels it lists;
 - a pointwise critic prompt (asks for a JSON object with "score") -> a score on its scale and a reason;
-- anything else -> an answer of a few sentences.
+- anything else -> an answer of a few sentences; a sampled request (temperature > 0) with a `seed`
+  gets an answer that also depends on that seed, as N samples of one prompt would differ.
 
 Faults are injected on demand with probability `fault_rate`, drawn from a seeded generator, choosing
 uniformly among `faults` (the first `fail_first` requests always get `faults[0]`): "429" (with `Retry-After`), "500", "slow" (sleeps `slow_seconds`, then
@@ -37,7 +38,12 @@ def _digest(payload: Any) -> int:
     return int(hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12], 16)
 
 
-def scripted_reply(messages: list[dict[str, str]]) -> str:
+def draw_of(body: dict[str, Any]) -> int | None:
+    """The sampling seed of a request: its `seed` when it samples (temperature > 0), else None."""
+    return body.get("seed") if body.get("temperature") else None
+
+
+def scripted_reply(messages: list[dict[str, str]], draw: int | None = None) -> str:
     """The deterministic answer to a chat request (see the module docstring)."""
     text = "\n".join(m["content"] for m in messages)
     seed = _digest(messages)
@@ -58,6 +64,8 @@ def scripted_reply(messages: list[dict[str, str]]) -> str:
         return json.dumps({"score": low + seed % (high - low + 1), "reason": "Scripted critique."})
     if "[[A]]" in text:
         return f"Both are fine; weighing them.\n{('[[A]]', '[[B]]', '[[TIE]]')[seed % 3]}"
+    if draw is not None:
+        seed = _digest([messages, draw])
     sentences = 1 + seed % 4
     return " ".join(f"Answer sentence {i} for request {seed % 997}." for i in range(sentences))
 
@@ -108,9 +116,9 @@ class JudgeServer:
 
     async def _chat(self, request: web.Request) -> web.Response:
         body = await request.json()
-        messages = body["messages"]
+        messages, draw = body["messages"], draw_of(body)
         self.requests += 1
-        self.by_content[_digest(messages)] += 1
+        self.by_content[_digest(messages) if draw is None else _digest([messages, draw])] += 1
         self.authorizations.add(request.headers.get("Authorization", ""))
         if self.requests <= self.fail_first:
             fault: str | None = self.faults[0]
@@ -130,7 +138,7 @@ class JudgeServer:
             return web.json_response({"error": {"message": "server error (injected)"}}, status=500)
         if fault == "slow":
             await asyncio.sleep(self.slow_seconds)
-        content = "no verdict here {malformed" if fault == "malformed" else scripted_reply(messages)
+        content = "no verdict here {malformed" if fault == "malformed" else scripted_reply(messages, draw)
         prompt_tokens = sum(len(m["content"]) for m in messages) // 4 + 1
         completion_tokens = len(content) // 4 + 1
         return web.json_response(

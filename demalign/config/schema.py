@@ -398,7 +398,9 @@ class QuestionsConf(LiteLLMConf):
 
 @dataclass
 class GenerateConf:
-    questions_dir: str = MISSING
+    questions_dir: str | None = MISSING
+    prompts_file: str | None = MISSING
+    num_gen_candidates: int = MISSING
     # entries {name, kind, path | model, base_url, api_key_env}: checked by llm.specs.parse_model_specs,
     # which names the entry (a typed list would refuse the plain dicts a collect run writes)
     models: list[dict[str, Any]] = MISSING
@@ -410,6 +412,7 @@ class GenerateConf:
     max_new_tokens: int = MISSING
     do_sample: bool = MISSING
     temperature: float = MISSING
+    top_p: float = MISSING
     batch_size: int = MISSING
     overwrite_responses: bool = MISSING
     dry_run: bool = MISSING
@@ -481,6 +484,32 @@ class SelectConf:
     seed: int = MISSING
 
 
+class ScoringRule(StrEnum):
+    single = "single"
+    best_of_n = "best_of_n"
+
+
+class WilcoxonZeroMethod(StrEnum):
+    wilcox = "wilcox"
+    pratt = "pratt"
+    zsplit = "zsplit"
+
+
+@dataclass
+class CompareConf:
+    critiques: str = MISSING
+    baseline: str = MISSING
+    candidate: str = MISSING
+    scoring: ScoringRule = MISSING
+    safe_threshold: float | None = MISSING
+    tie_tolerance: float = MISSING
+    n_resamples: int = MISSING
+    level: float = MISSING
+    alpha: float = MISSING
+    zero_method: WilcoxonZeroMethod = MISSING
+    seed: int = MISSING
+
+
 class PanelDpoStep(StrEnum):
     prepare = "prepare"
     train = "train"
@@ -497,6 +526,19 @@ class PanelDpoRecipeConf:
     dataset_modes: list[DatasetModeName] | None = MISSING
     max_pairs_per_mode: int | None = MISSING
     base_model_name: str = MISSING
+
+
+@dataclass
+class CurateSftRecipeConf:
+    name: str = MISSING
+    generator: Any = MISSING  # a model entry or null, checked by llm.specs.parse_model_specs (a typed Optional dict refuses a command-line dict over null)
+    num_gen_candidates: int = MISSING
+    temperature: float = MISSING
+    top_p: float = MISSING
+    max_new_tokens: int = MISSING
+    eval_candidates: int = MISSING
+    base_model_name: str = MISSING
+    tuned_model_name: str = MISSING
 
 
 @dataclass
@@ -530,7 +572,9 @@ SCHEMAS: dict[tuple[str, str], type[Any]] = {
     ("schema", "rank"): RankConf,
     ("schema", "critique"): CritiqueConf,
     ("schema", "select"): SelectConf,
+    ("schema", "compare"): CompareConf,
     ("schema/recipe", "panel_dpo"): PanelDpoRecipeConf,
+    ("schema/recipe", "curate_sft"): CurateSftRecipeConf,
     ("schema", "collect"): CollectConf,
 }
 
@@ -573,6 +617,7 @@ class ReviseConf:
     max_new_tokens: int = MISSING
     do_sample: bool = MISSING
     temperature: float = MISSING
+    top_p: float = MISSING
     batch_size: int = MISSING
     cache_dir: str = MISSING
     api: ApiCallsConf = field(default_factory=ApiCallsConf)
@@ -642,6 +687,7 @@ class CaiEvalConf:
     max_new_tokens: int = MISSING
     do_sample: bool = MISSING
     temperature: float = MISSING
+    top_p: float = MISSING
     batch_size: int = MISSING
     cache_dir: str = MISSING
     api: ApiCallsConf = field(default_factory=ApiCallsConf)
@@ -662,6 +708,7 @@ class HelpfulConf:
     max_new_tokens: int = MISSING
     do_sample: bool = MISSING
     temperature: float = MISSING
+    top_p: float = MISSING
     seed: int = MISSING
     batch_size: int = MISSING
     cache_dir: str = MISSING

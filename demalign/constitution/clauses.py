@@ -79,9 +79,14 @@ def _parse_text(path: Path) -> list[Clause]:
     return [Clause(clause_id, " ".join(parts)) for clause_id, parts in zip(ids, texts, strict=True)]
 
 
+def constitution_path(path: str | Path | None) -> Path:
+    """`constitution.path` resolved: the given file, or the bundled default when it is null."""
+    return Path(path).expanduser() if path else default_constitution_path()
+
+
 def load_constitution(path: str | Path | None) -> tuple[Path, list[Clause]]:
     """(resolved path, clauses) of `path`, or of the bundled default when `path` is None."""
-    resolved = Path(path).expanduser() if path else default_constitution_path()
+    resolved = constitution_path(path)
     if not resolved.is_file():
         raise ConfigError(f"constitution.path: {resolved} does not exist; give a .yaml or .txt constitution")
     clauses = _parse_yaml(resolved) if resolved.suffix in (".yaml", ".yml") else _parse_text(resolved)

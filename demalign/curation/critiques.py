@@ -22,7 +22,7 @@ from typing import Any
 from demalign.artifacts import numbered_jsonl
 from demalign.constitution.clauses import Clause
 from demalign.curation.candidates import CANDIDATE_FIELDS, Candidate, check_candidates, parse_candidate
-from demalign.errors import DataError
+from demalign.errors import ConfigError, DataError
 from demalign.judging.pointwise import PointwiseTarget, ScoreScale
 
 VERDICT_FIELDS = ("score", "reason", "valid", "safe", "raw", "error")
@@ -122,3 +122,45 @@ def category_summary(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         by_category.setdefault(row.get("category") or NO_CATEGORY, []).append(row)
     return [{"category": name, **_summary(group)} for name, group in by_category.items()]
+
+
+def model_of(candidate_id: str) -> str:
+    """The model that wrote a candidate: generate names candidates `<model>/<k>`."""
+    model, slash, _ = candidate_id.rpartition("/")
+    return model if slash else candidate_id
+
+
+def model_scores(rows: Sequence[dict[str, Any]], model: str, scoring: str) -> list[dict[str, Any]]:
+    """One row per prompt for `model`: `{id, prompt, category, score, answer, reason, candidate_id}`,
+    in first-appearance order; `score` None when the verdict is invalid.
+
+    - `single`: the model's one answer per prompt (greedy when generated greedily); a prompt with
+      more than one answer is an error, never silently reduced.
+    - `best_of_n`: the best valid score among the model's answers (the seed's scoring: an optimistic
+      figure, since the best of N draws beats a typical answer); the first such answer on ties; None
+      only when every verdict is invalid."""
+    if scoring not in ("single", "best_of_n"):
+        raise ConfigError(f"compare.scoring={scoring!r}: choose single or best_of_n")
+    by_prompt: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if model_of(str(row["candidate_id"])) == model:
+            by_prompt.setdefault(str(row["prompt_id"]), []).append(row)
+    if not by_prompt:
+        found = sorted({model_of(str(row["candidate_id"])) for row in rows})
+        raise DataError(f"no critiques of model {model!r}; the critiques hold models {found}")
+    out = []
+    for prompt_id, answers in by_prompt.items():
+        if scoring == "single" and len(answers) > 1:
+            raise DataError(
+                f"compare.scoring=single needs one answer per prompt, but model {model!r} has {len(answers)} for "
+                f"prompt {prompt_id!r} ({[a['candidate_id'] for a in answers]}); use compare.scoring=best_of_n "
+                "(the seed's optimistic best-of-N) or generate one answer per prompt"
+            )
+        valid = [a for a in answers if a["valid"]]
+        chosen = max(valid, key=lambda a: a["score"]) if valid else answers[0]  # max keeps the first on ties
+        out.append({
+            "id": prompt_id, "prompt": chosen["prompt"], "category": chosen.get("category"),
+            "score": chosen["score"] if chosen["valid"] else None, "answer": chosen["candidate"],
+            "reason": chosen["reason"], "candidate_id": chosen["candidate_id"],
+        })  # fmt: skip
+    return out

@@ -46,7 +46,7 @@ def load_response_set(folder: Path) -> tuple[list[Item], list[ModelSpec], dict[s
             f"{folder}: no {MODELS_FILE}; point evaluate.responses_dir at a generate run's responses/"
         )
     try:
-        specs = parse_model_specs(json.loads(index.read_text(encoding="utf-8")), str(index))
+        specs = parse_model_specs(json.loads(index.read_text(encoding="utf-8")), str(index), at_least=2)
     except json.JSONDecodeError as err:
         raise DataError(f"{index}:{err.lineno}: not valid JSON ({err.msg})") from None
     items: dict[str, Item] = {}

@@ -58,6 +58,16 @@ def parse_retry_after(headers: Any) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
+def completion_arguments(call: ChatCall) -> dict[str, Any]:
+    """The call's settings as completion arguments (None = the provider's default, not sent). The
+    n-th sample of a request (judge k of n, candidate k of N) asks with seed + n: with one seed for
+    all, a provider that honours seeds would return the same text N times."""
+    arguments = {name: value for name, value in call.settings.items() if value is not None}
+    if "seed" in arguments:
+        arguments["seed"] = int(arguments["seed"]) + call.sample
+    return arguments
+
+
 class LiteLLMBackend:
     """Async chat completions through litellm. `call.settings` are passed as completion arguments
     (temperature, max_tokens, seed, ...); a parameter the provider does not support is dropped."""
@@ -93,7 +103,7 @@ class LiteLLMBackend:
                 max_retries=0,
                 num_retries=0,
                 drop_params=True,
-                **{name: value for name, value in call.settings.items() if value is not None},
+                **completion_arguments(call),
             )
         except (
             litellm.RateLimitError,

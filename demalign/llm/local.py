@@ -3,7 +3,9 @@
 A checkpoint folder holds either a full model or a PEFT LoRA adapter (`adapter_config.json`); an
 adapter is loaded on top of the base model (the `model` group's, else the adapter's recorded base).
 Generation is batched with left padding; greedy by default, so answers do not depend on the batch
-size (with `do_sample=true` the seed is set per batch, so they do).
+size. With `do_sample=true` each batch draws from its own seed (`batch_seed`: the run's seed and the
+batch's call keys), so the N samples of a prompt are independent draws wherever they fall, and the
+same batch on a rerun draws the same; a sampled answer still depends on which calls share its batch.
 """
 
 from __future__ import annotations
@@ -64,6 +66,13 @@ def load_model(path: str | Path, model_cfg: Mapping[str, Any], base_path: str | 
     return model, tokenizer
 
 
+def batch_seed(seed: int, calls: Sequence[ChatCall]) -> int:
+    """The torch seed of one generation batch: a hash of the run's seed and the batch's call keys
+    (which hold each call's sample index), so no two different batches share a random stream."""
+    canonical = json.dumps([seed, [call.key for call in calls]])
+    return int(hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:15], 16)
+
+
 class TransformersBackend:
     """Batched chat generation with a local model (a `llm.calls.BatchBackend`)."""
 
@@ -76,6 +85,7 @@ class TransformersBackend:
         do_sample: bool,
         temperature: float,
         seed: int,
+        top_p: float = 1.0,
     ) -> None:
         import torch
 
@@ -84,7 +94,7 @@ class TransformersBackend:
         self.model.to(self.device)
         self.generate_kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": do_sample}
         if do_sample:
-            self.generate_kwargs["temperature"] = temperature
+            self.generate_kwargs.update(temperature=temperature, top_p=top_p)
         self.seed = seed
 
     def complete_batch(self, calls: Sequence[ChatCall]) -> list[Completion]:
@@ -97,7 +107,7 @@ class TransformersBackend:
         encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
             self.device
         )
-        torch.manual_seed(self.seed)
+        torch.manual_seed(batch_seed(self.seed, calls))
         with torch.no_grad():
             output = self.model.generate(
                 **encoded, pad_token_id=self.tokenizer.pad_token_id, **self.generate_kwargs

@@ -133,11 +133,12 @@ def response_role(
     base_model_path: Callable[[], str],
 ) -> Role:  # fmt: skip
     """How model `spec` answers questions: `generation` holds max_new_tokens, do_sample, temperature,
-    seed, batch_size; `api` the call keys for API models (evaluate.api)."""
+    top_p, seed, batch_size; `api` the call keys for API models (evaluate.api)."""
     if spec.kind == "litellm":
         settings = {
             "max_tokens": int(generation["max_new_tokens"]),
             "temperature": float(generation["temperature"]) if generation["do_sample"] else 0.0,
+            "top_p": float(generation["top_p"]) if generation["do_sample"] else None,
             "seed": int(generation["seed"]),
         }
         api_key_env = spec.api_key_env or api.get("api_key_env")
@@ -150,7 +151,9 @@ def response_role(
     # The base model is resolved (for the tiny default: built) only when this spec needs it.
     base = base_model_path() if not spec.path or is_adapter else None
     path = spec.path or base
-    settings = {key: generation[key] for key in ("max_new_tokens", "do_sample", "temperature", "seed")}
+    settings = {
+        key: generation[key] for key in ("max_new_tokens", "do_sample", "temperature", "top_p", "seed")
+    }
     policy = CallPolicy(batch_size=int(generation["batch_size"]), invalid_retries=0)
     identity = Identity(f"local:{model_fingerprint(path)}", settings)
     return Role(

@@ -58,40 +58,47 @@ def model_entries(models: Sequence[Any], models_file: str | Path | None) -> tupl
     return entries, str(path)
 
 
-def parse_model_specs(entries: Iterable[Any], source: str = "generate.models") -> list[ModelSpec]:
-    """Validated model specs; errors name `source` (the config key or the models file) and the entry."""
-    specs: list[ModelSpec] = []
-    for index, entry in enumerate(entries):
-        where = f"{source}[{index}]"
-        entry = dict(entry)
-        unknown = set(entry) - {"name", "kind", "path", "model", "base_url", "api_key_env"}
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}")
-        name, kind = entry.get("name"), entry.get("kind")
-        if not isinstance(name, str) or not _SAFE_NAME.match(name):
-            raise ConfigError(f"{where}.name={name!r}: give a short name of letters, digits, '_', '-', '.'")
-        if kind is None:  # never guessed: a forgotten kind would answer with the base model under this name
-            raise ConfigError(
-                f"{where}.kind is missing; set kind: local (a checkpoint) or kind: litellm (an API model)"
-            )
-        if kind not in MODEL_KINDS:
-            raise ConfigError(f"{where}.kind={kind!r}; choose one of {list(MODEL_KINDS)}")
-        if kind == "litellm" and not entry.get("model"):
-            raise ConfigError(f"{where}.model: a litellm model id is required for kind=litellm")
-        if kind == "local" and entry.get("path") and not Path(entry["path"]).exists():
-            raise ConfigError(f"{where}.path={entry['path']}: no such checkpoint folder")
-        specs.append(ModelSpec(**{**entry, "kind": kind}))
+def parse_model_spec(entry: Any, where: str) -> ModelSpec:
+    """One validated model entry; errors name `where` (e.g. `generate.models[1]`)."""
+    entry = dict(entry)
+    unknown = set(entry) - {"name", "kind", "path", "model", "base_url", "api_key_env"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}")
+    name, kind = entry.get("name"), entry.get("kind")
+    if not isinstance(name, str) or not _SAFE_NAME.match(name):
+        raise ConfigError(f"{where}.name={name!r}: give a short name of letters, digits, '_', '-', '.'")
+    if kind is None:  # never guessed: a forgotten kind would answer with the base model under this name
+        raise ConfigError(
+            f"{where}.kind is missing; set kind: local (a checkpoint) or kind: litellm (an API model)"
+        )
+    if kind not in MODEL_KINDS:
+        raise ConfigError(f"{where}.kind={kind!r}; choose one of {list(MODEL_KINDS)}")
+    if kind == "litellm" and not entry.get("model"):
+        raise ConfigError(f"{where}.model: a litellm model id is required for kind=litellm")
+    if kind == "local" and entry.get("path") and not Path(entry["path"]).exists():
+        raise ConfigError(f"{where}.path={entry['path']}: no such checkpoint folder")
+    return ModelSpec(**{**entry, "kind": kind})
+
+
+def parse_model_specs(
+    entries: Iterable[Any], source: str = "generate.models", at_least: int = 1
+) -> list[ModelSpec]:
+    """Validated model specs with unique names, at least `at_least` of them (2 for a comparison);
+    errors name `source` (the config key or the models file) and the entry."""
+    specs = [parse_model_spec(entry, f"{source}[{index}]") for index, entry in enumerate(entries)]
     names = [spec.name for spec in specs]
-    if len(specs) < 2:
-        raise ConfigError(f"{source}: need at least two models to compare, got {names}")
+    if len(specs) < at_least:
+        raise ConfigError(
+            f"{source}: need at least {at_least} model(s){' to compare' if at_least > 1 else ''}, got {names}"
+        )
     if len(set(names)) != len(names):
         raise ConfigError(f"{source}: names must be unique, got {names}")
     return specs
 
 
 def configured_models(
-    models: Sequence[Any], models_file: str | Path | None
+    models: Sequence[Any], models_file: str | Path | None, at_least: int = 1
 ) -> tuple[tuple[ModelSpec, ...], str]:
     """The validated specs of `generate.models` or `generate.models_file`, and where they came from."""
     entries, source = model_entries(models, models_file)
-    return tuple(parse_model_specs(entries, source)), source
+    return tuple(parse_model_specs(entries, source, at_least)), source

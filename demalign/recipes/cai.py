@@ -19,6 +19,8 @@ The seed's four stages, top to bottom:
     <run>/classify/checkpoint/   <run>/helpful/answers/helpful.jsonl   <run>/helpful/sft/checkpoint/
     <run>/revise/{chains,sft,prefs}.jsonl   <run>/cai/sft/checkpoint/   <run>/cai/dpo/checkpoint/
     <run>/evaluate/{scores,red_team}.jsonl, comparisons.json
+
+Steps are labelled by their `recipe.stages` names in the report, on the console and in the metrics.
 """
 
 from __future__ import annotations
@@ -65,14 +67,19 @@ def run(ctx: RecipeContext, opts: DictConfig) -> None:
     if "classify" in steps:
         options = ctx.options("classify")
         classifier = ctx.stage(classify, options, inputs_from_config(classify, options, ctx.env(classify)),
-                               folder="classify")  # fmt: skip
+                               folder="classify", label="classify")  # fmt: skip
     if "helpful" in steps:
         helpful_rows = ctx.stage(
-            helpful, ctx.options("helpful"), helpful.Inputs(), folder="helpful/answers"
+            helpful, ctx.options("helpful"), helpful.Inputs(), folder="helpful/answers", label="helpful"
         ).rows
     if "helpful_sft" in steps:
         baseline = ctx.stage(
-            sft, ctx.options("sft"), sft.Inputs(helpful_rows), folder="helpful/sft", env=sft_env
+            sft,
+            ctx.options("sft"),
+            sft.Inputs(helpful_rows),
+            folder="helpful/sft",
+            label="helpful_sft",
+            env=sft_env,
         )
         models.append(local("helpful", baseline.checkpoint))
     if "revise" in steps:
@@ -87,9 +94,11 @@ def run(ctx: RecipeContext, opts: DictConfig) -> None:
         inputs = revise.Inputs(
             given.principles, helpful_rows if helpful_rows is not None else given.helpful_set
         )
-        revised = ctx.stage(revise, options, inputs, folder="revise")
+        revised = ctx.stage(revise, options, inputs, folder="revise", label="revise")
     if "cai_sft" in steps:
-        cai_sft = ctx.stage(sft, ctx.options("sft"), sft.Inputs(revised.sft), folder="cai/sft", env=sft_env)
+        cai_sft = ctx.stage(
+            sft, ctx.options("sft"), sft.Inputs(revised.sft), folder="cai/sft", label="cai_sft", env=sft_env
+        )
         models.append(local("cai_sft", cai_sft.checkpoint))
     if "dpo" in steps:
         if not revised.prefs.read_text(encoding="utf-8").strip():
@@ -102,7 +111,7 @@ def run(ctx: RecipeContext, opts: DictConfig) -> None:
             "source": "hub",
             "name_or_path": str(cai_sft.checkpoint),
         }  # DPO starts from (and refers to) cai_sft
-        tuned = ctx.stage(train, ctx.options("train"), train.Inputs(revised.prefs), folder="cai/dpo",
+        tuned = ctx.stage(train, ctx.options("train"), train.Inputs(revised.prefs), folder="cai/dpo", label="dpo",
                           env=ctx.env(train, model=start))  # fmt: skip
         models.append(local("cai_dpo", tuned.checkpoint))
     if "evaluate" in steps:
@@ -113,7 +122,11 @@ def run(ctx: RecipeContext, opts: DictConfig) -> None:
         options = ctx.options("cai_eval", models=models,
                               classifier=None if classifier is None else str(classifier.checkpoint))  # fmt: skip
         scores = ctx.stage(
-            cai_eval, options, cai_eval.Inputs.from_config(options, ctx.env(cai_eval)), folder="evaluate"
+            cai_eval,
+            options,
+            cai_eval.Inputs.from_config(options, ctx.env(cai_eval)),
+            folder="evaluate",
+            label="evaluate",
         )
         ctx.headline("Red team: safe answers per condition", red_team_text(scores.red_team))
 

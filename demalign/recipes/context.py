@@ -46,12 +46,6 @@ def nested_report(label: str, folder: str, sections: list[list[str]]) -> str:
     return "\n".join(parts)
 
 
-def step_label(folder: str) -> str:
-    """How a step is named in reports and on the console: `hard/prepare` -> `prepare (hard)`."""
-    where, _, name = folder.rpartition("/")
-    return f"{name} ({where})" if where else name
-
-
 def unchanged(recorded: dict[str, str], base: Path | None = None) -> bool:
     """Every recorded file still exists with the recorded sha256."""
     for name, digest in recorded.items():
@@ -96,7 +90,7 @@ class RecipeContext:
     ) -> Any:
         """Run (or, on resume, reuse) one step in `<run>/<folder>`; returns the stage's `Outputs`."""
         env = env if env is not None else self.env(module)
-        label = label or step_label(folder)
+        label = label or console.step_label(folder, module.__name__.rsplit(".", 1)[-1])
         path = self.run.dir / folder
         log.info("%s: running in %s", label, path)
         manifest = self._reusable(module, opts, env, inputs, path)

@@ -59,7 +59,7 @@ def run(ctx: RecipeContext, opts: DictConfig) -> None:
     if "generate" in steps:
         models = models_to_compare(ctx, opts, checkpoints)
         answers = ctx.stage(
-            generate, ctx.options("generate"), generate.Inputs(questions_dir, models, "panel_dpo models"),
+            generate, ctx.options("generate"), generate.Inputs(questions_dir, None, models, "panel_dpo models"),
             folder="generate",
         )  # fmt: skip
         if ctx.options("generate").dry_run:
@@ -108,7 +108,7 @@ def models_to_compare(
     if checkpoints:
         return (ModelSpec(name=str(opts.base_model_name), kind="local", path=None), *checkpoints.values())
     listed = ctx.options("generate")
-    return configured_models(OmegaConf.to_container(listed.models), listed.models_file)[0]
+    return configured_models(OmegaConf.to_container(listed.models), listed.models_file, at_least=2)[0]
 
 
 def leaderboard_text(rows: list[dict]) -> str:

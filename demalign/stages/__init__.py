@@ -39,7 +39,8 @@ class NoInputs:
 
 
 STAGE_NAMES = (
-    "explore", "prepare", "train", "sft", "questions", "generate", "evaluate", "rank", "critique", "select", "collect", "revise", "classify", "cai_eval", "helpful",
+    "explore", "prepare", "train", "sft", "prompts", "questions", "generate", "evaluate", "rank", "critique",
+    "select", "compare", "collect", "revise", "classify", "cai_eval", "helpful",
 )  # fmt: skip
 ALWAYS_SHARED = ("seed", "paths")
 

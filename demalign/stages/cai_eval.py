@@ -97,7 +97,7 @@ def _prompts(opts: DictConfig, env: DictConfig, run: Run) -> list[Any]:
 
 
 def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
-    specs = parse_model_specs(OmegaConf.to_container(opts.models), "cai_eval.models")
+    specs = parse_model_specs(OmegaConf.to_container(opts.models), "cai_eval.models", at_least=2)
     names = [s.name for s in specs]
     principles = [str(p) for p in opts.principles]
     unknown = sorted(set(principles) - set(PRINCIPLES))
@@ -122,7 +122,7 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
         return resolve_name_or_path(env.model, env.paths.cache_dir)
 
     generation = {"max_new_tokens": int(opts.max_new_tokens), "do_sample": bool(opts.do_sample),
-                  "temperature": float(opts.temperature), "seed": int(opts.seed), "batch_size": int(opts.batch_size)}  # fmt: skip
+                  "temperature": float(opts.temperature), "top_p": float(opts.top_p), "seed": int(opts.seed), "batch_size": int(opts.batch_size)}  # fmt: skip
     call_cache = CallCache(Path(opts.cache_dir) / "calls.jsonl")
     answers = generate_responses(specs, items, generation, OmegaConf.to_container(opts.api), env.model, base_model,
                                  call_cache)  # fmt: skip
@@ -130,7 +130,7 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
 
     def answer(model: str, prompt_id: str, condition: str) -> str | None:
         key = prompt_id if condition == "plain" and not opts.system_prompt else f"{prompt_id}::{condition}"
-        return answers.responses[model][key]
+        return answers.responses[model][key][0]  # one sample per prompt
 
     labels: dict[tuple[str, str, str], str | None] = {}
     if inputs.classifier is not None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from demalign.artifacts import Run
-from demalign.constitution.clauses import default_constitution_path, load_constitution, select_clauses
+from demalign.constitution.clauses import constitution_path, load_constitution, select_clauses
 from demalign.curation.candidates import Candidate, load_candidates
 from demalign.curation.critiques import (
     NO_CATEGORY,
@@ -56,8 +56,7 @@ class Inputs:
 
     @classmethod
     def from_config(cls, opts: DictConfig, env: DictConfig) -> Inputs:
-        path = env.constitution.path
-        return cls(Path(opts.candidates), Path(path).expanduser() if path else default_constitution_path())
+        return cls(Path(opts.candidates), constitution_path(env.constitution.path))
 
 
 @dataclass(frozen=True)

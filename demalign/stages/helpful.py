@@ -67,11 +67,11 @@ def run(opts: DictConfig, env: DictConfig, inputs: NoInputs, run: Run) -> Output
         return resolve_name_or_path(env.model, env.paths.cache_dir)
 
     generation = {"max_new_tokens": int(opts.max_new_tokens), "do_sample": bool(opts.do_sample),
-                  "temperature": float(opts.temperature), "seed": int(opts.seed), "batch_size": int(opts.batch_size)}  # fmt: skip
+                  "temperature": float(opts.temperature), "top_p": float(opts.top_p), "seed": int(opts.seed), "batch_size": int(opts.batch_size)}  # fmt: skip
     items = [PromptItem.from_text(r.id, r.prompt, opts.system_prompt) for r in rows]
     result = generate_responses([spec], items, generation, OmegaConf.to_container(opts.api), env.model, base_model,
                                 CallCache(Path(opts.cache_dir) / "calls.jsonl"))  # fmt: skip
-    answers = result.responses[spec.name]
+    answers = {pid: texts[0] for pid, texts in result.responses[spec.name].items()}  # one sample per prompt
     kept = [{"messages": [{"role": "user", "content": r.prompt}, {"role": "assistant", "content": answers[r.id]}],
              "prompt_id": r.id, "source": "helpful"} for r in rows if answers[r.id] and answers[r.id].strip()]  # fmt: skip
     failed = sum(answers[r.id] is None for r in rows)

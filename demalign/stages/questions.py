@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from demalign.artifacts import Run
 from demalign.constitution.clauses import (
     bank_questions,
-    default_constitution_path,
+    constitution_path,
     load_constitution,
     select_clauses,
 )
@@ -46,8 +46,7 @@ class Inputs:
     @classmethod
     def from_config(cls, opts: DictConfig, env: DictConfig) -> Inputs:
         # constitution.path null documents the bundled default constitution
-        path = env.constitution.path
-        return cls(constitution=Path(path).expanduser() if path else default_constitution_path())
+        return cls(constitution=constitution_path(env.constitution.path))
 
 
 @dataclass(frozen=True)

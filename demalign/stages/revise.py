@@ -162,7 +162,7 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
         return resolve_name_or_path(env.model, env.paths.cache_dir)
 
     generation = {"max_new_tokens": int(opts.max_new_tokens), "do_sample": bool(opts.do_sample),
-                  "temperature": float(opts.temperature), "seed": options.seed, "batch_size": int(opts.batch_size)}  # fmt: skip
+                  "temperature": float(opts.temperature), "top_p": float(opts.top_p), "seed": options.seed, "batch_size": int(opts.batch_size)}  # fmt: skip
     role = response_role(spec, generation, OmegaConf.to_container(opts.api), env.model, base_model)
     call_cache = CallCache(Path(opts.cache_dir) / "calls.jsonl")
     sent: list[tuple[str, list[ChatCall], list[CallResult]]] = []

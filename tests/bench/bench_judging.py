@@ -43,7 +43,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def _server(latency: float) -> Iterator[tuple[str, int]]:
+def loopback_server(latency: float) -> Iterator[tuple[str, int]]:
     """A loopback judge server in its own process: (base_url, pid)."""
     root = Path(__file__).resolve().parents[2]
     server = subprocess.Popen([sys.executable, "-m", "tests.judge_server", "--latency", str(latency)],
@@ -89,7 +89,7 @@ def _server_requests(base_url: str) -> int:
 def main() -> None:
     os.environ.setdefault("DEMALIGN_BENCH_KEY", "sk-bench")
     processes = max(2, os.cpu_count() or 1)
-    with _server(LATENCY_S) as (base_url, _), tempfile.TemporaryDirectory() as tmp:
+    with loopback_server(LATENCY_S) as (base_url, _), tempfile.TemporaryDirectory() as tmp:
         backend = LiteLLMBackend("gpt-5.2", base_url, "DEMALIGN_BENCH_KEY", timeout=30, config_key="judge")
         _throughput(backend, 32, None, _calls("warm-up", 32))  # imports, connection pool
         ours = _throughput(backend, 32, Path(tmp) / "c32.jsonl", _calls("c32", CALLS), processes)
@@ -98,7 +98,7 @@ def main() -> None:
         before = _server_requests(base_url)
         rerun = _throughput(backend, 32, Path(tmp) / "c32.jsonl", _calls("c32", CALLS), processes)
         cached_requests = _server_requests(base_url) - before
-    with _server(0.0) as (base_url, pid):
+    with loopback_server(0.0) as (base_url, pid):
         backend = LiteLLMBackend("gpt-5.2", base_url, "DEMALIGN_BENCH_KEY", timeout=30, config_key="judge")
         _throughput(backend, 32, None, _calls("warm-up", 32))
         client_cpu, server_cpu = time.process_time(), _cpu_seconds(pid)

@@ -35,7 +35,7 @@ def test_cai_recipe_offline_end_to_end_and_resume(
 
     run = run_configured(config(), tmp_path / "cai")
     manifest = json.loads((run.dir / "manifest.json").read_text())
-    steps = ["classify", "answers (helpful)", "sft (helpful)", "revise", "sft (cai)", "dpo (cai)", "evaluate"]
+    steps = ["classify", "helpful", "helpful_sft", "revise", "cai_sft", "dpo", "evaluate"]
     assert [k for k in manifest["metrics"] if k in steps] == steps
     revise = manifest["metrics"]["revise"]
     assert revise["pref_pairs"] >= 1 and revise["helpful_rows"] == 8 and revise["rounds_run"] == 16

@@ -27,6 +27,10 @@ SHRUNK = {  # every recipe's quick settings: tiny model, few pairs, questions an
         "generate.max_questions=6", "evaluate.num_judges=1", "generate.max_new_tokens=8", "evaluate.mode=both",
         "rank.bootstrap_samples=20", "+trainer.max_steps=2", "train.eval_ratio=0",
     ],
+    "curate_sft": [
+        "prompts.limit=4", "recipe.max_new_tokens=8", "generate.max_new_tokens=8", "model.tiny.warmup_steps=0",
+        "select.min_score=null", "+trainer.max_steps=2", "sft.eval_ratio=0", "compare.n_resamples=200",
+    ],
 }  # fmt: skip
 
 

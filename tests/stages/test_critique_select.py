@@ -168,7 +168,7 @@ def test_clause_subset_is_the_rubric(make_cfg: Callable[..., DictConfig], tmp_pa
     )
     assert ids == [10, 11] and text.startswith("10. Refuse") and text.count("\n") == 1
     with pytest.raises(ConfigError, match=r"critique.clauses=\[10, 99\]: ids \[99\] are not"):
-        critique.rubric(DictConfig({"clauses": [10, 99]}), env, critique.default_constitution_path())
+        critique.rubric(DictConfig({"clauses": [10, 99]}), env, critique.constitution_path(None))
     with pytest.raises(ConfigError, match=r"critique.safe_threshold=6 is outside the scale 1\.\.5"):
         critique.scale_of(DictConfig({"scale_low": 1, "scale_high": 5, "safe_threshold": 6}))
 

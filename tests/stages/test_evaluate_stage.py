@@ -67,7 +67,12 @@ def test_offline_heuristic_over_two_tiny_checkpoints(questions_dir: Path, tmp_pa
     )  # fmt: skip
     for name in ("responses/models.json", "responses/ckpt1.jsonl", "responses/ckpt2.jsonl", "usage.jsonl"):
         assert (answers.dir / name).is_file(), name
-    assert answers.metrics["questions"] == 6 and answers.metrics["usage"]["calls"] == 12
+    assert answers.metrics["prompts"] == 6 and answers.metrics["usage"]["calls"] == 12
+    candidates = read_jsonl(answers.dir / "candidates.jsonl")  # the same answers, as critique reads them
+    responses = read_jsonl(answers.dir / "responses" / "ckpt2.jsonl")
+    assert [c["candidate"] for c in candidates if c["candidate_id"] == "ckpt2/0"] == [
+        r["response"] for r in responses
+    ]
     cfg = make_cfg("stage=evaluate", "judge=heuristic", f"evaluate.responses_dir={answers.dir / 'responses'}",
                    "evaluate.mode=both", "evaluate.num_judges=2", f"paths.cache_dir={cache}")  # fmt: skip
     run = run_configured(cfg, tmp_path / "run")

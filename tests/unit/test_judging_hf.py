@@ -85,3 +85,24 @@ def test_a_local_model_answer_is_the_completion_only(tmp_path: Path) -> None:
     [completion] = backend.complete_batch([ChatCall("local", [{"role": "user", "content": marker}])])
     assert "Zebra" not in completion.text and "quartz" not in completion.text
     assert 0 < completion.completion_tokens <= 6 and completion.prompt_tokens > 6
+
+
+def test_n_sampled_candidates_of_a_prompt_are_independent_draws_and_reproducible(tmp_path: Path) -> None:
+    """N candidates per prompt with batch size 1: each sample is its own batch. When every batch
+    reseeded torch with the run's seed, all N were the same text; with a per-batch seed from the
+    call keys they differ, and a fresh run with the same seed draws the same N texts."""
+    from demalign.llm.calls import Identity
+    from demalign.llm.local import TransformersBackend
+
+    tiny = ensure_tiny_model(tmp_path / "models")
+    settings = {"max_new_tokens": 6, "do_sample": True, "temperature": 1.5, "seed": 7}
+    identity = Identity("local:tiny", settings)
+    calls = [identity.call([{"role": "user", "content": "Name a colour."}], sample=k) for k in range(4)]
+
+    def draw() -> list[str]:
+        backend = TransformersBackend(tiny, {"name": "tiny", "source": "tiny"}, None, 6, True, 1.5, 7)
+        return [backend.complete_batch([call])[0].text for call in calls]
+
+    first = draw()
+    assert len(set(first)) > 1
+    assert draw() == first

@@ -180,6 +180,12 @@ def test_model_specs_are_validated() -> None:
         parse_model_specs([{"name": "a", "kind": "local"}, {"name": "a", "kind": "local"}])
     with pytest.raises(ConfigError, match=r"models\[0\].model"):
         parse_model_specs([{"name": "a", "kind": "litellm"}, {"name": "b", "kind": "local"}])
+    one = [{"name": "writer", "kind": "local"}]
+    assert [spec.name for spec in parse_model_specs(one)] == ["writer"]  # one model samples candidates
+    with pytest.raises(
+        ConfigError, match=r"generate.models: need at least 2 model\(s\) to compare, got \['writer'\]"
+    ):
+        parse_model_specs(one, at_least=2)  # evaluate's response set compares models
 
 
 def test_model_kind_is_never_guessed() -> None:

@@ -133,7 +133,14 @@ def test_expected_cost_uses_litellm_prices() -> None:
 
 API = {"timeout": 5, "api_key_env": None, "concurrency": 4, "max_retries": 2, "retry_backoff": 0.01,
        "max_backoff": 1.0, "client_processes": 1, "requests_per_minute": None}  # fmt: skip
-GENERATION = {"max_new_tokens": 32, "do_sample": False, "temperature": 0.7, "seed": 3, "batch_size": 2}
+GENERATION = {
+    "max_new_tokens": 32,
+    "do_sample": False,
+    "temperature": 0.7,
+    "top_p": 0.9,
+    "seed": 3,
+    "batch_size": 2,
+}
 
 
 def test_generate_responses_keys_by_model_and_prompt_and_caches(server: JudgeServer, tmp_path: Path) -> None:
@@ -155,8 +162,10 @@ def test_generate_responses_keys_by_model_and_prompt_and_caches(server: JudgeSer
 
     first = generate(CallCache(tmp_path / "c.jsonl"))
     assert list(first.responses) == ["m-a", "m-b"] and list(first.responses["m-a"]) == ["p0", "p1", "p2"]
-    assert first.responses["m-a"]["p1"] == scripted_reply(prompts[1].messages) and first.failures() == []
-    assert [c.settings for c in first.calls["m-b"]] == [{"max_tokens": 32, "temperature": 0.0, "seed": 3}] * 3
+    assert first.responses["m-a"]["p1"] == (scripted_reply(prompts[1].messages),) and first.failures() == []
+    assert [c.settings for c in first.calls["m-b"]] == [
+        {"max_tokens": 32, "temperature": 0.0, "top_p": None, "seed": 3}
+    ] * 3
     assert server.requests == 6
 
     again = generate(CallCache(tmp_path / "c.jsonl"))
@@ -168,3 +177,27 @@ def test_generate_responses_keys_by_model_and_prompt_and_caches(server: JudgeSer
     assert server.requests == 18
     with pytest.raises(ValueError, match="unique"):
         generate_responses(specs, [prompts[0], prompts[0]], GENERATION, API, {}, str, CallCache(None))
+
+
+def test_n_samples_are_n_calls_each_with_its_own_provider_seed(server: JudgeServer, tmp_path: Path) -> None:
+    """samples=3: three calls per prompt (sample 0, 1, 2; distinct cache keys), sent with seed, seed+1,
+    seed+2 (one seed for all would let a seed-honouring provider return one text three times); sampled
+    settings carry temperature and top_p; results are grouped per prompt in sample order."""
+    from demalign.llm.litellm_backend import completion_arguments
+
+    spec = ModelSpec("m-a", "litellm", model="m-a", base_url=server.base_url)
+    prompts = [PromptItem.from_text(f"p{i}", f"Question {i}?") for i in range(2)]
+    sampled = {**GENERATION, "do_sample": True}
+    out = generate_responses(
+        [spec], prompts, sampled, API, {}, str, CallCache(tmp_path / "c.jsonl"), samples=3
+    )
+    calls = out.calls["m-a"]
+    assert [(c.messages[-1]["content"], c.sample) for c in calls] == [
+        (f"Question {i}?", k) for i in range(2) for k in range(3)
+    ]
+    assert len({c.key for c in calls}) == 6 and server.requests == 6
+    assert [completion_arguments(c)["seed"] for c in calls] == [3, 4, 5, 3, 4, 5]
+    assert completion_arguments(calls[0]) == {"max_tokens": 32, "temperature": 0.7, "top_p": 0.9, "seed": 3}
+    assert [len(texts) for texts in out.responses["m-a"].values()] == [3, 3]
+    with pytest.raises(ValueError, match="samples must be >= 1"):
+        generate_responses([spec], prompts, sampled, API, {}, str, CallCache(None), samples=0)
