@@ -26,7 +26,7 @@ from demalign.llm.cache import CallCache
 from demalign.llm.calls import CallPolicy, CallResult, ChatCall, Identity
 from demalign.llm.execute import execute
 from demalign.llm.litellm_backend import LiteLLMBackend
-from tests.bench.bench_judging import _server, _server_requests
+from tests.bench.bench_judging import _server_requests, loopback_server
 
 LATENCY_S = 1.0
 PROMPTS = 64
@@ -93,7 +93,7 @@ def _classifier() -> tuple[float, float, float, float]:
 
 def main() -> None:
     os.environ.setdefault("DEMALIGN_BENCH_KEY", "sk-bench")
-    with _server(LATENCY_S) as (base_url, _), tempfile.TemporaryDirectory() as tmp:
+    with loopback_server(LATENCY_S) as (base_url, _), tempfile.TemporaryDirectory() as tmp:
         backend = LiteLLMBackend(
             "gen", base_url, "DEMALIGN_BENCH_KEY", timeout=30, config_key="revise.generator"
         )
