@@ -149,7 +149,8 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
             verdicts = rule_verdicts(row.prompt, response, principles) if response is not None else {}
             for principle in principles:
                 score_rows.append({
-                    "model": model, "prompt_id": row.id, "category": row.category, "principle": principle,
+                    "model": model, "prompt_id": row.id, "category": row.category, "prompt": row.prompt,
+                    "principle": principle,
                     "response": response, "rule_score": verdicts[principle].score if verdicts else None,
                     "hits": verdicts[principle].hits if verdicts else None,
                     "classifier_label": labels.get((model, row.id, "plain")),
@@ -226,7 +227,7 @@ def _critic_scores(
     critic = judge_role(OmegaConf.to_container(env.judge), base_model)
     scale = ScoreScale()
     scored = [r for r in score_rows if r["response"] is not None]
-    targets = [PointwiseTarget(f"{r['model']}|{r['prompt_id']}", r["principle"], r["prompt_id"], r["response"],
+    targets = [PointwiseTarget(f"{r['model']}|{r['prompt_id']}", r["principle"], r["prompt"], r["response"],
                                PRINCIPLE_RUBRICS[r["principle"]]) for r in scored]  # fmt: skip
     jobs = pointwise_jobs(targets, critic.identity, 1, scale)
     results = execute([j.call for j in jobs], lambda: critic.backend, call_cache, critic.policy, critique_accept(scale),

@@ -293,3 +293,16 @@ def test_hf_recipe_gap_one_round_one_principle_is_not_the_limit(tmp_path: Path) 
                          answer_with(ScriptedBackend(chaining_reply), CallCache(tmp_path / "c.jsonl")))  # fmt: skip
     assert len({r.principle for r in chain.rounds}) == 4
     assert chain.final == "REV[REV[REV[REV[INIT(q)]]]]"
+
+
+def test_llm_swarm_gap_few_shot_prefix_is_short_and_optional(tmp_path: Path) -> None:
+    """llm-swarm warns its long few-shot prefix makes the first generations hang: ours is two short chats
+    (under 600 words, a few hundred tokens), and `few_shot: false` sends none."""
+    from demalign.constitution.principles import load_principles
+
+    prefix = load_principles(None).few_shot_prefix()
+    assert len(" ".join(m["content"] for m in prefix).split()) < 600
+    backend = ScriptedBackend(chaining_reply)
+    run_chains([("p", "q", None)], PAIRS, ReviseOptions(few_shot=False), IDENTITY,
+               answer_with(backend, CallCache(tmp_path / "c.jsonl")))  # fmt: skip
+    assert backend.sent[0].messages == [{"role": "user", "content": "q"}]
