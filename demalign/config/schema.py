@@ -244,6 +244,7 @@ class ConstitutionConf:
     path: str | None = MISSING
     start_clause: int | None = MISSING
     end_clause: int | None = MISSING
+    principles: str | None = MISSING
 
 
 @dataclass
@@ -705,3 +706,164 @@ class DeliberateConf(LiteLLMConf):
 
 
 SCHEMAS.update({("schema", "deliberate"): DeliberateConf})
+
+
+# ---- Constitutional AI (issue 14) -----------------------------------------------------------------------
+
+
+class PrincipleSampling(StrEnum):
+    random = "random"
+    without_replacement = "without_replacement"
+    fixed = "fixed"
+
+
+class PromptSplitPart(StrEnum):
+    train = "train"
+    eval = "eval"
+    all = "all"
+
+
+@dataclass
+class ReviseConf:
+    generator: dict[str, Any] = (
+        MISSING  # {name, kind, path | model, ...}: checked by stages.revise.generator_spec
+    )
+    split: PromptSplitPart = MISSING
+    categories: list[str] | None = MISSING
+    limit: int | None = MISSING
+    rounds: int = MISSING
+    principle_sampling: PrincipleSampling = MISSING
+    fixed_principle: int = MISSING
+    seed: int = MISSING
+    few_shot: bool = MISSING
+    system_prompt: str | None = MISSING
+    skip_if_no_critique: bool = MISSING
+    no_critique_phrases: list[str] = MISSING
+    critic_check: bool = MISSING
+    sft_share: float = MISSING
+    helpful_set: str | None = MISSING
+    helpful_weight: float = MISSING
+    max_new_tokens: int = MISSING
+    do_sample: bool = MISSING
+    temperature: float = MISSING
+    top_p: float = MISSING
+    batch_size: int = MISSING
+    cache_dir: str = MISSING
+    api: ApiCallsConf = field(default_factory=ApiCallsConf)
+
+
+SCHEMAS[("schema", "revise")] = ReviseConf
+
+
+class EncoderSource(StrEnum):
+    tiny = "tiny"
+    hub = "hub"
+
+
+@dataclass
+class TinyEncoderConf:
+    vocab_size: int = MISSING
+    hidden_size: int = MISSING
+    num_hidden_layers: int = MISSING
+    num_attention_heads: int = MISSING
+    intermediate_size: int = MISSING
+    max_position_embeddings: int = MISSING
+    seed: int = MISSING
+
+
+@dataclass
+class EncoderConf:
+    source: EncoderSource = MISSING
+    name_or_path: str | None = MISSING
+    tiny: TinyEncoderConf = field(default_factory=TinyEncoderConf)
+
+
+@dataclass
+class ClassifyConf:
+    data: str | None = MISSING
+    labels: list[str] = MISSING
+    eval_ratio: float = MISSING
+    split_seed: int = MISSING
+    encoder: EncoderConf = field(default_factory=EncoderConf)
+    epochs: float = MISSING
+    learning_rate: float = MISSING
+    batch_size: int = MISSING
+    max_length: int = MISSING
+    weight_decay: float = MISSING
+    seed: int = MISSING
+
+
+SCHEMAS[("schema", "classify")] = ClassifyConf
+
+
+@dataclass
+class CaiEvalConf:
+    # entries {name, kind, path | model, ...}: checked by llm.specs.parse_model_specs, which names the entry
+    models: list[dict[str, Any]] = MISSING
+    classifier: str | None = MISSING
+    split: PromptSplitPart = MISSING
+    limit: int | None = MISSING
+    principles: list[str] = MISSING
+    llm_critic: bool = MISSING
+    red_team_categories: list[str] = MISSING
+    safety_system_prompt: str = MISSING
+    jailbreak_prefix: str = MISSING
+    rule_safe_threshold: float = MISSING
+    system_prompt: str | None = MISSING
+    n_resamples: int = MISSING
+    level: float = MISSING
+    seed: int = MISSING
+    max_new_tokens: int = MISSING
+    do_sample: bool = MISSING
+    temperature: float = MISSING
+    top_p: float = MISSING
+    batch_size: int = MISSING
+    cache_dir: str = MISSING
+    api: ApiCallsConf = field(default_factory=ApiCallsConf)
+
+
+SCHEMAS[("schema", "cai_eval")] = CaiEvalConf
+
+
+@dataclass
+class HelpfulConf:
+    generator: dict[str, Any] = (
+        MISSING  # {name, kind, path | model, ...}: checked by cai.generator.generator_spec
+    )
+    split: PromptSplitPart = MISSING
+    categories: list[str] | None = MISSING
+    limit: int | None = MISSING
+    system_prompt: str | None = MISSING
+    max_new_tokens: int = MISSING
+    do_sample: bool = MISSING
+    temperature: float = MISSING
+    top_p: float = MISSING
+    seed: int = MISSING
+    batch_size: int = MISSING
+    cache_dir: str = MISSING
+    api: ApiCallsConf = field(default_factory=ApiCallsConf)
+
+
+class CaiStep(StrEnum):
+    classify = "classify"
+    helpful = "helpful"
+    helpful_sft = "helpful_sft"
+    revise = "revise"
+    cai_sft = "cai_sft"
+    dpo = "dpo"
+    evaluate = "evaluate"
+
+
+@dataclass
+class CaiRecipeConf:
+    name: str = MISSING
+    stages: list[CaiStep] = MISSING
+    sft_trainer: dict[str, Any] = MISSING  # a trainer option (conf/trainer/sft*.yaml) for the two SFT steps
+    helpful_prompts: Any = (
+        MISSING  # a prompts option (conf/prompts/*.yaml, typed by its own schema) for the helpful step
+    )
+    base_model_name: str = MISSING
+
+
+SCHEMAS[("schema", "helpful")] = HelpfulConf
+SCHEMAS[("schema/recipe", "cai")] = CaiRecipeConf

@@ -1,5 +1,6 @@
 """Constitutions and their questions.
 
+- `principles`: critique/revision request pairs (SL-CAI) with optional few-shot chats.
 - `clauses`: load a constitution (bundled default or the user's YAML/text file), clause ranges, the
   offline question bank.
 - `questions`: questions per clause from a question writer (prompt, strict parse, cached calls),

@@ -40,7 +40,8 @@ class NoInputs:
 
 STAGE_NAMES = (
     "explore", "prepare", "train", "sft", "prompts", "questions", "generate", "evaluate", "rank", "critique",
-    "select", "compare", "collect", "moral_graph", "value_pairs", "deliberate",
+    "select", "compare", "collect", "moral_graph", "value_pairs", "deliberate", "revise", "classify", "cai_eval",
+    "helpful",
 )  # fmt: skip
 ALWAYS_SHARED = ("seed", "paths")
 

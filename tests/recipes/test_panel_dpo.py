@@ -19,6 +19,7 @@ from demalign.recipes.context import nest_section
 from demalign.recipes.panel_dpo import checked_steps, dataset_modes
 from demalign.run import run_configured
 from demalign.sweeps import collect_jobs, evaluate_models
+from tests.unit.test_training_weighted import CACHE
 
 REPO = Path(__file__).resolve().parents[2]
 SHRUNK = {  # every recipe's quick settings: tiny model, few pairs, questions and steps
@@ -35,6 +36,16 @@ SHRUNK = {  # every recipe's quick settings: tiny model, few pairs, questions an
         "model.tiny.warmup_steps=0", "value_pairs.prompts_per_context=2", "value_pairs.max_new_tokens=8",
         "value_pairs.do_sample=true", "questions.n_questions=2", "generate.max_new_tokens=8", "evaluate.num_judges=1",
         "rank.bootstrap_samples=20", "+trainer.max_steps=2", "train.eval_ratio=0",
+    ],
+    # a random tiny model answers greedily with nothing: cai needs the warmed-up one, built once in the shared
+    # test cache; greedy tiny answers mostly repeat themselves: sample the revisions so some differ
+    "cai": [
+        f"paths.cache_dir={CACHE}",
+        "classify.epochs=1", "helpful.limit=8", "helpful.max_new_tokens=8", "revise.limit=8",
+        "revise.max_new_tokens=8", "revise.few_shot=false", "revise.do_sample=true", "revise.rounds=2",
+        "cai_eval.limit=1", "cai_eval.max_new_tokens=6", "cai_eval.n_resamples=100",
+        "recipe.sft_trainer.max_length=64", "trainer.max_length=64", "trainer.per_device_train_batch_size=4",
+        "sft.eval_ratio=0", "train.eval_ratio=0",
     ],
 }  # fmt: skip
 
