@@ -705,3 +705,9 @@ class DeliberateConf(LiteLLMConf):
 
 
 SCHEMAS.update({("schema", "deliberate"): DeliberateConf})
+
+
+# ---- DART (issue 15): its schemas live in their own module -------------------------------------------
+from demalign.config.dart_schema import DART_SCHEMAS  # noqa: E402  (imports the classes above)
+
+SCHEMAS.update(DART_SCHEMAS)

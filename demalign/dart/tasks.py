@@ -125,3 +125,19 @@ def stratified_split(
             k = min(max(k, 1), len(members) - 1)
         test.update(members[:k])
     return [r for i, r in enumerate(rows) if i not in test], [r for i, r in enumerate(rows) if i in test]
+
+
+def seeded_subset(rows: Sequence[TaskRow], limit: int | None, seed: int) -> list[TaskRow]:
+    """At most `limit` rows, a seeded sample kept in file order (None = all)."""
+    if limit is None or limit >= len(rows):
+        return list(rows)
+    keep = set(random.Random(f"{seed}:subset").sample(range(len(rows)), int(limit)))
+    return [row for i, row in enumerate(rows) if i in keep]
+
+
+def configured_split(node: Any) -> tuple[list[TaskRow], list[TaskRow], Path]:
+    """(train, test, source file) of the `dart_tasks` group: load, stratified split, optional subsets."""
+    path = Path(node.path).expanduser() if node.path else bundled_tasks_path()
+    train, test = stratified_split(load_tasks(path), float(node.test_ratio), int(node.split_seed))
+    seed = int(node.split_seed)
+    return seeded_subset(train, node.max_train, seed), seeded_subset(test, node.max_test, seed + 1), path

@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from demalign.dart.conclusions import analysis_only, parse_conclusion, sentence_count
 from demalign.dart.tasks import TaskRow
@@ -28,6 +28,11 @@ from demalign.llm.execute import execute
 from demalign.llm.roles import Role, litellm_role
 from demalign.llm.scripted import ScriptedBackend
 from demalign.llm.templates import load_template
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from demalign.artifacts import Run
 
 DROP_REASONS = ("call_failed", "unparseable", "label_mismatch")
 TEMPLATE_VERSION = 1
@@ -162,3 +167,59 @@ def sft_row(row: Mapping[str, Any]) -> dict[str, Any]:
     if "weight" in row:
         out["weight"] = row["weight"]
     return out
+
+
+# ---- stage reporting (distill and repair) -----------------------------------------------------------
+
+
+def teacher_dry_run(part: str, jobs: list[TeacherJob], role: Role, teacher: DictConfig, run: Run) -> None:
+    """First-round teacher calls, prompt tokens of the real prompts, completions at the whole budget
+    and the expected cost (format-fix rounds come on top, at most `format_fix_rounds` times); sends nothing."""
+    from demalign.judging.budget import estimate_tokens
+    from demalign.llm.litellm_backend import expected_cost
+    from demalign.reports import markdown_table
+
+    prompt_tokens = sum(estimate_tokens(m["content"]) for job in jobs for m in first_messages(job))
+    budget = int(teacher.get("max_output_tokens") or 0)
+    completion_tokens = budget * len(jobs)
+    cost = expected_cost(role.price_model, prompt_tokens, completion_tokens) if role.price_model else 0.0
+    rows = [{"part": part, "calls": len(jobs), "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+             "max_format_fix_calls": len(jobs) * int(teacher.format_fix_rounds), "expected_cost_usd": cost}]  # fmt: skip
+    note = (f"{len(jobs)} first-round teacher calls; prompt tokens at 4 characters per token, completions at their "
+            f"whole budget ({budget}); cost is litellm's bundled price (None = unknown, 0 = offline template).")  # fmt: skip
+    table = markdown_table(rows)
+    print(f"{part}.dry_run: nothing sent.\n{note}\n{table}")
+    run.metrics.update(dry_run=True, estimate=rows)
+    run.section(f"{part.capitalize()} dry run", f"{note}\n\n{table}")
+
+
+def teacher_sections(
+    part: str, outcome: TeacherOutcome, asked: int, role: Role, teacher: DictConfig, run: Run
+) -> None:
+    from demalign.llm.execute import usage_rows, usage_section, usage_summary
+    from demalign.reports import markdown_table
+
+    drops = outcome.drop_counts()
+    usage = usage_summary(outcome.results)
+    rounds = {
+        r: sum(row["rounds"] == r for row in outcome.rows)
+        for r in range(1, int(teacher.format_fix_rounds) + 2)
+    }
+    run.metrics.update(asked=asked, kept=len(outcome.rows), dropped=len(outcome.drops), drops=drops,
+                       kept_by_round=rounds, usage=usage)  # fmt: skip
+    table = markdown_table([{"reason": k, "dropped": v} for k, v in drops.items()])
+    run.section(
+        part.capitalize(),
+        f"Teacher `{role.identity.name}` ({teacher.backend}) wrote targets for {asked} tasks; kept {len(outcome.rows)} "
+        f"whose conclusion parses and equals the gold label (kept after round 1, 2, ...: {list(rounds.values())}; "
+        f"up to {teacher.format_fix_rounds} format-fix re-asks). Drops by reason:\n\n{table}",
+    )
+    run.section("Tokens and cost", usage_section([{"part": part, **usage}]))
+    run.write_jsonl("usage.jsonl", usage_rows(part, outcome.calls, outcome.results))
+
+
+def task_of(row: Mapping[str, Any]) -> TaskRow:
+    """The task fields of a row that carries them (a pool or target row)."""
+    return TaskRow(
+        str(row["id"]), str(row["question"]), str(row["label"]), str(row["benchmark"]), str(row["condition"])
+    )

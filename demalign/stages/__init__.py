@@ -41,6 +41,7 @@ class NoInputs:
 STAGE_NAMES = (
     "explore", "prepare", "train", "sft", "prompts", "questions", "generate", "evaluate", "rank", "critique",
     "select", "compare", "collect", "moral_graph", "value_pairs", "deliberate",
+    "distill", "audit", "repair",
 )  # fmt: skip
 ALWAYS_SHARED = ("seed", "paths")
 
