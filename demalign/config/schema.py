@@ -382,6 +382,7 @@ class SftConf:
     eval_ratio: float = MISSING
     split_seed: int = MISSING
     resume_from_checkpoint: str | None = MISSING
+    init_adapter: str | None = MISSING
     checkpoints_dir: str = MISSING
     wandb: WandbConf = field(default_factory=WandbConf)
 
