@@ -26,7 +26,7 @@ class JudgeMode(StrEnum):
 
 class JudgeUnavailable(StrEnum):
     error = "error"
-    continue_ = "continue"
+    classifiers_only = "classifiers_only"
 
 
 class AuditView(StrEnum):

@@ -20,7 +20,7 @@ Modes (`decide`), for a pair whose classifier severity is `clf` and whose verdic
 (a regression the judge calls "none" counts as mild). An invalid or failed verdict: `primary` pools
 nothing; `supplement` and `validate` keep the classifier's decision; every such pair is counted
 (`judge_invalid`). A judge that cannot start (its backend fails to build, or every call fails) is an
-error unless `judge.on_unavailable=continue` (the released code carried on silently).
+error unless `audit.judge.on_unavailable=classifiers_only` (the released code carried on silently).
 """
 
 from __future__ import annotations

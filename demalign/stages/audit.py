@@ -106,7 +106,7 @@ def judge_verdicts(
     opts: DictConfig, pairs: list[PairRow], run: Run
 ) -> tuple[list[Verdict | None], bool, str, list[dict]]:
     """(verdict per pair, judged, status, usage rows). A judge that cannot start raises unless
-    `audit.judge.on_unavailable=continue`, which audits with the classifiers alone (stated)."""
+    `audit.judge.on_unavailable=classifiers_only`, which audits with the classifiers alone (stated)."""
     node = opts.judge
     if node.mode == "none":
         return [None] * len(pairs), False, "off (classifiers only)", []
@@ -129,10 +129,10 @@ def judge_verdicts(
     except Exception as err:  # a backend that cannot be built (missing key, unknown provider)
         results, reason = [], f"{type(err).__name__}: {err}"
     if reason is not None:
-        if node.on_unavailable != "continue":
+        if node.on_unavailable != "classifiers_only":
             raise ConfigError(
                 f"audit.judge (mode {node.mode}, model {node.model}) could not start: {reason}. Fix the judge, or set "
-                "audit.judge.on_unavailable=continue to audit with the classifiers only (stated in the report)."
+                "audit.judge.on_unavailable=classifiers_only to audit with the classifiers only (stated in the report)."
             )
         log.error("audit judge unavailable, continuing with the classifiers only: %s", reason)
         return [None] * len(pairs), False, f"UNAVAILABLE, classifiers only: {reason}", []
