@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +36,11 @@ SHRUNK = {  # every recipe's quick settings: tiny model, few pairs, questions an
         "model.tiny.warmup_steps=0", "value_pairs.prompts_per_context=2", "value_pairs.max_new_tokens=8",
         "value_pairs.do_sample=true", "questions.n_questions=2", "generate.max_new_tokens=8", "evaluate.num_judges=1",
         "rank.bootstrap_samples=20", "+trainer.max_steps=2", "train.eval_ratio=0",
+    ],
+    "dart": [  # the shared tiny model (tests/recipes/test_dart.py runs the repair rounds on the loopback server)
+        f"paths.cache_dir={Path(tempfile.gettempdir()) / 'demalign-test-cache'}", "trainer=sft_tiny", "+trainer.max_steps=1",
+        "sft.eval_ratio=0", "dart_tasks.max_train=8", "dart_tasks.max_test=6", "audit.max_new_tokens=8",
+        "audit.significance.n_resamples=100", "recipe.max_repair_rounds=0",
     ],
 }  # fmt: skip
 
