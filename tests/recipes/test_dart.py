@@ -41,7 +41,11 @@ def test_dart_recipe_end_to_end_on_loopback_teacher_and_judge(make_cfg, tmp_path
         args = ["recipe=dart", *QUICK, *calls(tmp_path), *teacher_and_judge(server)]
         run = run_configured(make_cfg(*args), tmp_path / "run")
         sent = server.requests
-        steps = {p.parent.relative_to(run.dir).as_posix() for p in run.dir.rglob("manifest.json") if p.parent != run.dir}
+        steps = {
+            p.parent.relative_to(run.dir).as_posix()
+            for p in run.dir.rglob("manifest.json")
+            if p.parent != run.dir
+        }
         assert steps == {"distill", "dart/sft", "dart/audit", "round1/repair", "round1/sft", "round1/audit"}
 
         distilled = json.loads((run.dir / "distill/manifest.json").read_text())["metrics"]
@@ -55,7 +59,9 @@ def test_dart_recipe_end_to_end_on_loopback_teacher_and_judge(make_cfg, tmp_path
         scored = read_jsonl(run.dir / "dart/audit/scored.jsonl")
         pool = read_jsonl(run.dir / "dart/audit/regression_pool.jsonl")
         # validate: the judge decides; a classifier-only trigger is counted but overridden
-        assert {r["id"] for r in pool} == {r["id"] for r in scored if r["judge"] and r["judge"]["is_regression"]}
+        assert {r["id"] for r in pool} == {
+            r["id"] for r in scored if r["judge"] and r["judge"]["is_regression"]
+        }
         assert all(r["severity"] == r["judge"]["severity"] for r in pool if r["judge"]["severity"] != "none")
         assert first["pool"] == len(pool) >= 1
         for name in ("decision_metrics.csv", "harm_overall.csv", "harm_slices.csv", "top_regressions.jsonl",
@@ -108,21 +114,27 @@ def test_teacher_and_judge_under_20pct_faults_lose_nothing_and_a_rerun_repeats_n
         models = "audit.models=[{name: M0, kind: local, path: null}, {name: M1, kind: local, path: null}]"
         audited = run_configured(make_cfg("stage=audit", models, *args), tmp_path / "audit")
         result = summary(audited.dir)
-        assert result["n"] == 8 and result["judge_invalid"] == sum(r["status"] == "judge_invalid" for r in read_jsonl(audited.dir / "scored.jsonl"))
+        assert result["n"] == 8 and result["judge_invalid"] == sum(
+            r["status"] == "judge_invalid" for r in read_jsonl(audited.dir / "scored.jsonl")
+        )
         server.fault_rate = 0.0
         server.reset_counts()
         run_configured(make_cfg("stage=audit", models, *args), tmp_path / "audit_again")
         assert server.requests == result["judge_invalid"]  # only verdicts that never parsed are asked again
 
 
-def test_a_judge_that_cannot_start_is_an_error_unless_told_to_continue(make_cfg, tmp_path: Path, monkeypatch) -> None:
+def test_a_judge_that_cannot_start_is_an_error_unless_told_to_continue(
+    make_cfg, tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
     args = ["stage=audit", *QUICK, *calls(tmp_path), "audit.models=[{name: M0, kind: local, path: null}, {name: M1, kind: local, path: null}]",
             "audit.judge.mode=validate", "audit.judge.base_url=http://127.0.0.1:9/v1", "audit.judge.model=judge",
             "audit.judge.max_retries=0", "audit.judge.timeout=2"]  # fmt: skip
     with pytest.raises(ConfigError, match=r"audit\.judge \(mode validate, model judge\) could not start"):
         run_configured(make_cfg(*args), tmp_path / "refused")
-    run = run_configured(make_cfg(*args, "audit.judge.on_unavailable=classifiers_only"), tmp_path / "continued")
+    run = run_configured(
+        make_cfg(*args, "audit.judge.on_unavailable=classifiers_only"), tmp_path / "continued"
+    )
     assert summary(run.dir)["judge_status"].startswith("UNAVAILABLE, classifiers only")
     assert "UNAVAILABLE" in (run.dir / "report.md").read_text()
 
@@ -132,5 +144,9 @@ def test_distill_dry_run_sends_nothing(make_cfg, tmp_path: Path, capsys) -> None
                          tmp_path / "dry")  # fmt: skip
     assert "distill.dry_run: nothing sent" in capsys.readouterr().out
     [estimate] = run.metrics["estimate"]
-    assert estimate["calls"] == 10 and estimate["completion_tokens"] == 10 * 512 and estimate["max_format_fix_calls"] == 20
+    assert (
+        estimate["calls"] == 10
+        and estimate["completion_tokens"] == 10 * 512
+        and estimate["max_format_fix_calls"] == 20
+    )
     assert not (run.dir / "targets.jsonl").exists()

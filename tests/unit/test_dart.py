@@ -330,3 +330,28 @@ def test_tables_markdown_rows_and_latex():
     assert rows[-1]["benchmark"] == "all" and rows[-1]["b"] == "3" and rows[-1]["c"] == "10"
     tex = latex_table(rows, "M0 vs DART_H")
     assert r"\toprule" in tex and r"p\_mcnemar" in tex and tex.count(r"\\") == len(rows) + 1
+
+
+# ---- DART-H continues DART's adapter ---------------------------------------------------------------
+
+
+def test_init_adapter_continues_the_saved_lora_weights_trainable(tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from demalign.training.sft import adapter_model
+    from demalign.training.tiny import ensure_tiny_model
+
+    tiny = str(ensure_tiny_model(CACHE))
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    saved = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny), config)
+    saved.save_pretrained(tmp_path / "dart")
+    model = adapter_model({"torch_dtype": "float32"}, tiny, str(tmp_path / "dart"))
+    lora = {n: p for n, p in model.named_parameters() if "lora_B" in n}
+    expected = {n: p for n, p in saved.named_parameters() if "lora_B" in n}
+    assert lora and lora.keys() == expected.keys()
+    assert all(torch.equal(lora[n], expected[n]) and lora[n].requires_grad for n in lora)
+    assert any(p.abs().sum() > 0 for p in lora.values())  # not a fresh (zero) adapter
+    with pytest.raises(ConfigError, match=r"no adapter_config\.json"):
+        adapter_model({"torch_dtype": "float32"}, tiny, str(tmp_path))
