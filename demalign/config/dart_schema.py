@@ -132,6 +132,7 @@ class AuditConf:
     max_new_tokens: int = MISSING
     do_sample: bool = MISSING
     temperature: float = MISSING
+    top_p: float = MISSING
     seed: int = MISSING
     batch_size: int = MISSING
     api: ApiCallsConf = field(default_factory=ApiCallsConf)
