@@ -12,6 +12,7 @@ import pytest
 
 from demalign.artifacts import read_jsonl
 from demalign.errors import ConfigError
+from demalign.llm.litellm_backend import import_litellm
 from demalign.run import run_configured
 from tests.judge_server import JudgeServer
 
@@ -94,7 +95,7 @@ def test_teacher_and_judge_under_20pct_faults_lose_nothing_and_a_rerun_repeats_n
     make_cfg, tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
-    with JudgeServer(fault_rate=0.2, slow_seconds=0.05, seed=3) as server:
+    with JudgeServer(fault_rate=0.2, fail_first=3, slow_seconds=0.05, seed=3) as server:
         args = [*QUICK, *calls(tmp_path), *teacher_and_judge(server)]
         first = run_configured(make_cfg("stage=distill", *args), tmp_path / "distill")
         assert sum(server.faults_injected.values()) >= 3
@@ -150,3 +151,42 @@ def test_distill_dry_run_sends_nothing(make_cfg, tmp_path: Path, capsys) -> None
         and estimate["max_format_fix_calls"] == 20
     )
     assert not (run.dir / "targets.jsonl").exists()
+
+
+def test_sigkill_during_distill_then_a_rerun_repeats_no_finished_teacher_call(
+    make_cfg, tmp_path: Path, monkeypatch
+) -> None:
+    """The teacher answers one call at a time, slowly; a forked distill run is SIGKILLed once three answers
+    are in the call cache. The rerun serves exactly those from the cache and sends only the rest."""
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
+    cache = tmp_path / "calls" / "calls.jsonl"
+    with JudgeServer(latency=0.2) as server:
+        args = ["stage=distill", "dart_tasks.max_train=10", *teacher_and_judge(server), "teacher.concurrency=1",
+                f"distill.cache_dir={cache.parent}"]  # fmt: skip
+        # forked, so the child starts with this process's imports (litellm's alone take seconds)
+        import_litellm()
+        child = multiprocessing.get_context("fork").Process(
+            target=run_configured, args=(make_cfg(*args), tmp_path / "killed")
+        )
+        child.start()
+        deadline = time.monotonic() + 120
+        while not (cache.is_file() and cache.read_bytes().count(b"\n") >= 3) and child.is_alive():
+            assert time.monotonic() < deadline, "the teacher never answered three calls"
+            time.sleep(0.02)
+        os.kill(child.pid, signal.SIGKILL)
+        child.join()
+        assert child.exitcode == -signal.SIGKILL
+        finished = cache.read_bytes().count(
+            b"\n"
+        )  # complete lines only: a cut-off last line is not a finished call
+        before = server.requests
+        rerun = run_configured(make_cfg(*args), tmp_path / "rerun")
+        usage = rerun.metrics["usage"]
+        assert usage["cached_calls"] == finished >= 3 and usage["new_calls"] == usage["calls"] - finished > 0
+        assert server.requests - before == usage["new_calls"]
+        assert rerun.metrics["kept"] + rerun.metrics["dropped"] == 10
