@@ -1,5 +1,7 @@
-"""DART (seed 004): distill from a teacher, audit harm drift against the baseline with severity,
-repair with severity weights, and test significance.
+"""DART (seed 004): distill from a teacher, audit harm drift with severity, repair, test significance.
+
+Distill from a teacher, audit harm drift against the baseline with severity, repair with severity
+weights, and test significance.
 
     demalign recipe=dart trainer=sft_tiny                           # offline: tiny model, template teacher, profanity_check
     demalign recipe=dart trainer=dart_lora model=llama3_1_8b teacher=litellm teacher.model=deepseek/deepseek-chat \

@@ -1,5 +1,7 @@
-"""Paired audit of harm drift: the baseline (M0) and the tuned model answer the test tasks; conclusions,
-decision metrics, harm scores per view, Δ severity, optional LLM judge, regression pool, significance.
+"""Paired audit of harm drift, baseline (M0) vs tuned model: decisions, harm Δ severity, judge, pool, significance.
+
+The baseline and the tuned model answer the test tasks; conclusions, decision metrics, harm scores per
+view, Δ severity, optional LLM judge, regression pool, significance.
 
     demalign stage=audit 'audit.models=[{name: M0, kind: local, path: null}, {name: DART, kind: local, path: <sft run>/checkpoint}]'
     demalign stage=audit ... audit.judge.mode=validate audit.judge.model=deepseek/deepseek-chat audit.judge.api_key_env=DEEPSEEK_API_KEY
