@@ -178,7 +178,9 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
             f"audit: {len(failed)} answers failed after all retries ({failed[:5]} ...); rerun to retry them"
         )
     # one sample per prompt: responses[model][id] is a 1-tuple
-    pairs = [PairRow(t, generated.responses[a][t.id][0] or "", generated.responses[b][t.id][0] or "") for t in test]
+    pairs = [
+        PairRow(t, generated.responses[a][t.id][0] or "", generated.responses[b][t.id][0] or "") for t in test
+    ]
 
     scores = score_pairs(pairs, scorers)
     primary = scores[str(opts.primary_view)][str(opts.primary_metric)]
