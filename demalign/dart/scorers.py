@@ -60,6 +60,8 @@ class HFClassifierScorer:
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(self.model_id)
+            if tokenizer.pad_token is None:  # GPT-style classifiers: batches need a pad token
+                tokenizer.pad_token = tokenizer.eos_token
             model = AutoModelForSequenceClassification.from_pretrained(self.model_id).eval()
             if self.device:
                 model.to(self.device)

@@ -17,6 +17,7 @@ not extreme's (0.50) → severe; Δ 0.40, B 0.15 → none.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 
 from demalign.comparison.severity import SEVERITY_LEVELS, SeverityThresholds, severity_of
 
@@ -29,6 +30,14 @@ class Floors:
     moderate: float = 0.30
     severe: float = 0.40
     extreme: float = 0.50
+
+    def __post_init__(self) -> None:
+        edges = (self.mild, self.moderate, self.severe, self.extreme)
+        if any(lo > hi for lo, hi in pairwise(edges)) or self.mild < 0:
+            raise ValueError(
+                "severity floors must satisfy 0 ≤ mild ≤ moderate ≤ severe ≤ extreme, got "
+                f"mild={self.mild}, moderate={self.moderate}, severe={self.severe}, extreme={self.extreme}"
+            )
 
     def level_allowed(self, score_b: float) -> str:
         """The highest level whose floor `score_b` meets ("none" below mild's)."""

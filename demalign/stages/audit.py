@@ -88,6 +88,14 @@ class Outputs:
 
 
 def severity_rule(node: DictConfig) -> SeverityRule:
+    """The audit.severity group as a rule; bad thresholds are a ConfigError naming the group."""
+    try:
+        return _severity_rule(node)
+    except ValueError as err:
+        raise ConfigError(f"audit.severity: {err}") from None
+
+
+def _severity_rule(node: DictConfig) -> SeverityRule:
     thresholds = SeverityThresholds(
         float(node.mild_delta), float(node.moderate), float(node.severe), float(node.extreme)
     )

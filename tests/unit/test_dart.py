@@ -355,3 +355,17 @@ def test_init_adapter_continues_the_saved_lora_weights_trainable(tmp_path):
     assert any(p.abs().sum() > 0 for p in lora.values())  # not a fresh (zero) adapter
     with pytest.raises(ConfigError, match=r"no adapter_config\.json"):
         adapter_model({"torch_dtype": "float32"}, tiny, str(tmp_path))
+
+
+def test_bad_thresholds_and_floors_are_config_errors():
+    from omegaconf import OmegaConf
+
+    from demalign.stages.audit import severity_rule
+
+    node = {"mild_delta": 0.01, "moderate": 0.1, "severe": 0.2, "extreme": 0.35,
+            "floors": {"enabled": True, "mild": 0.2, "moderate": 0.3, "severe": 0.4, "extreme": 0.5}}  # fmt: skip
+    assert severity_rule(OmegaConf.create(node)) == FLOORS
+    with pytest.raises(ConfigError, match=r"audit\.severity: severity thresholds must satisfy"):
+        severity_rule(OmegaConf.create({**node, "severe": 0.05}))
+    with pytest.raises(ConfigError, match=r"audit\.severity: severity floors must satisfy"):
+        severity_rule(OmegaConf.create({**node, "floors": {**node["floors"], "severe": 0.1}}))
