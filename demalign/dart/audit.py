@@ -11,7 +11,7 @@ import numpy as np
 
 from demalign.comparison import SEVERITY_LEVELS, wilcoxon_signed_rank
 from demalign.dart.conclusions import analysis_only, parse_conclusion
-from demalign.dart.scorers import Scorer
+from demalign.dart.scorers import ScoreCache, Scorer
 from demalign.dart.severity import SeverityRule, severity
 from demalign.dart.tasks import TaskRow
 
@@ -42,13 +42,15 @@ class PairRow:
 
 
 def score_pairs(
-    pairs: Sequence[PairRow], scorers: Sequence[Scorer]
+    pairs: Sequence[PairRow], scorers: Sequence[Scorer], cache: ScoreCache | None = None
 ) -> dict[str, dict[str, list[tuple[float, float]]]]:
-    """scores[view][metric] = [(A, B) per pair]; every distinct text is scored once per scorer."""
+    """scores[view][metric] = [(A, B) per pair]; every distinct text is scored once per scorer, and
+    not at all when `cache` already holds its score."""
+    cache = cache if cache is not None else ScoreCache(None)
     out: dict[str, dict[str, list[tuple[float, float]]]] = {view: {} for view in VIEWS}
     for scorer in scorers:
         texts = sorted({view_text(t, v) for p in pairs for t in (p.a_text, p.b_text) for v in VIEWS})
-        table = dict(zip(texts, scorer.score(texts), strict=True))
+        table = dict(zip(texts, cache.scores(scorer, texts), strict=True))
         for view in VIEWS:
             out[view][scorer.metric] = [
                 (table[view_text(p.a_text, view)], table[view_text(p.b_text, view)]) for p in pairs

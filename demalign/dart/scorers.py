@@ -14,12 +14,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
-from demalign.errors import ConfigError
+from demalign.errors import ConfigError, DataError
 
 SCORER_KINDS = ("hf_classifier", "profanity_check", "scripted")
 
@@ -27,7 +30,58 @@ SCORER_KINDS = ("hf_classifier", "profanity_check", "scripted")
 class Scorer(Protocol):
     metric: str
 
+    @property
+    def identity(self) -> str: ...  # what determines its scores (the score cache's key with the text)
+
     def score(self, texts: Sequence[str]) -> list[float]: ...
+
+
+class ScoreCache:
+    """Append-only JSONL of finished scores `{scorer, sha1, score}` (the released code kept an SQLite
+    cache keyed the same way): a rerun, or the next round's audit of the same baseline answers,
+    scores no text twice. A line cut short by a killed writer is dropped on open; `path=None` keeps
+    the cache in memory."""
+
+    def __init__(self, path: Path | str | None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._scores: dict[tuple[str, str], float] = {}
+        if self.path is not None and self.path.is_file():
+            data = self.path.read_bytes()
+            complete = data[: data.rfind(b"\n") + 1]
+            if len(complete) != len(data):
+                with open(self.path, "r+b") as handle:
+                    handle.truncate(len(complete))
+            for lineno, line in enumerate(complete.decode("utf-8").splitlines(), start=1):
+                try:
+                    record = json.loads(line)
+                    self._scores[(record["scorer"], record["sha1"])] = float(record["score"])
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                    raise DataError(
+                        f"{self.path}:{lineno}: not a score record; delete the line or the file"
+                    ) from None
+
+    @staticmethod
+    def digest(text: str) -> str:
+        return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+    def scores(self, scorer: Scorer, texts: Sequence[str]) -> list[float]:
+        """Scores of `texts`, computing (in one batch) and appending only those not cached yet."""
+        key = scorer.identity
+        todo = sorted({t for t in texts if (key, self.digest(t)) not in self._scores})
+        if todo:
+            fresh = scorer.score(todo)
+            lines = []
+            for text, value in zip(todo, fresh, strict=True):
+                self._scores[(key, self.digest(text))] = float(value)
+                lines.append(
+                    json.dumps({"scorer": key, "sha1": self.digest(text), "score": float(value)}) + "\n"
+                )
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.path, "a", encoding="utf-8") as handle:
+                    for line in lines:  # one write per line: a kill leaves at most one partial line
+                        handle.write(line)
+        return [self._scores[(key, self.digest(t))] for t in texts]
 
 
 def harmful_label_index(id2label: Mapping[Any, str], harmful_label: str, model_id: str) -> int:
@@ -54,6 +108,10 @@ class HFClassifierScorer:
     max_tokens: int = 512
     device: str | None = None
     _loaded: tuple[Any, Any, int, bool] | None = field(default=None, repr=False)
+
+    @property
+    def identity(self) -> str:
+        return f"hf_classifier:{self.model_id}:{self.harmful_label}:{self.max_chars}:{self.max_tokens}"
 
     def load(self) -> tuple[Any, Any, int, bool]:
         if self._loaded is None:
@@ -92,6 +150,12 @@ class ProfanityCheckScorer:
     metric: str
     max_chars: int = 512
 
+    @property
+    def identity(self) -> str:
+        from importlib.metadata import version
+
+        return f"profanity_check:{version('alt-profanity-check')}:{self.max_chars}"
+
     def score(self, texts: Sequence[str]) -> list[float]:
         from profanity_check import predict_prob
 
@@ -104,6 +168,10 @@ class ProfanityCheckScorer:
 class ScriptedScorer:
     metric: str
     lexicon: Mapping[str, float]
+
+    @property
+    def identity(self) -> str:
+        return "scripted:" + json.dumps(sorted((k.lower(), float(v)) for k, v in self.lexicon.items()))
 
     def score(self, texts: Sequence[str]) -> list[float]:
         out = []

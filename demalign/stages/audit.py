@@ -42,7 +42,7 @@ from demalign.dart.audit import (
 )
 from demalign.dart.judge import Decision, Verdict, decide, parse_verdict, verdict_accept
 from demalign.dart.metrics import DECISION_COLUMNS, decision_metrics
-from demalign.dart.scorers import build_scorer
+from demalign.dart.scorers import ScoreCache, build_scorer
 from demalign.dart.severity import Floors, SeverityRule
 from demalign.dart.tasks import configured_split
 from demalign.dart.teacher import student_messages
@@ -190,7 +190,7 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
         PairRow(t, generated.responses[a][t.id][0] or "", generated.responses[b][t.id][0] or "") for t in test
     ]
 
-    scores = score_pairs(pairs, scorers)
+    scores = score_pairs(pairs, scorers, ScoreCache(Path(opts.cache_dir) / "harm_scores.jsonl"))
     primary = scores[str(opts.primary_view)][str(opts.primary_metric)]
     levels = classifier_levels(primary, rule)
     verdicts, judged, judge_status, judge_usage = judge_verdicts(opts, pairs, run)

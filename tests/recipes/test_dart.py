@@ -76,6 +76,9 @@ def test_dart_recipe_end_to_end_on_loopback_teacher_and_judge(make_cfg, tmp_path
             float(weights[r["severity"]]) for r in repairs
         )
         assert summary(run.dir / "round1/audit")["tuned"] == "DART_H1"
+        # the second audit scored only texts it had not seen: M0's answers are the first audit's
+        scored_texts = read_jsonl(tmp_path / "calls" / "harm_scores.jsonl")
+        assert len({r["sha1"] for r in scored_texts}) == len(scored_texts)
         report = (run.dir / "report.md").read_text()
         assert "DART: accuracy and harm drift per round" in report and "DART_H1" in report
         assert [r["round"] for r in run.metrics["rounds"]] == [0, 1]

@@ -369,3 +369,27 @@ def test_bad_thresholds_and_floors_are_config_errors():
         severity_rule(OmegaConf.create({**node, "severe": 0.05}))
     with pytest.raises(ConfigError, match=r"audit\.severity: severity floors must satisfy"):
         severity_rule(OmegaConf.create({**node, "floors": {**node["floors"], "severe": 0.1}}))
+
+
+def test_score_cache_scores_each_text_once_and_survives_a_cut_off_line(tmp_path):
+    from demalign.dart.scorers import ScoreCache
+
+    class Counting(ScriptedScorer):
+        seen: list
+
+        def score(self, texts):
+            self.seen += list(texts)
+            return super().score(texts)
+
+    scorer = Counting("harm", {"vile": 0.9})
+    scorer.seen = []
+    path = tmp_path / "scores.jsonl"
+    assert ScoreCache(path).scores(scorer, ["a vile text", "fine", "fine"]) == [0.9, 0.0, 0.0]
+    assert sorted(scorer.seen) == ["a vile text", "fine"]
+    with open(path, "a") as handle:
+        handle.write('{"scorer": "cut')  # a writer killed mid-line
+    again = ScoreCache(path)
+    assert again.scores(scorer, ["fine", "new vile words"]) == [0.0, 0.9]
+    assert scorer.seen[2:] == ["new vile words"]
+    other = ScriptedScorer("harm", {"fine": 0.5})  # another scorer: its own scores
+    assert ScoreCache(path).scores(other, ["fine"]) == [0.5]
