@@ -1,6 +1,7 @@
 """Difference-awareness task rows: load (JSONL, CSV or a pickled table), validate, split.
 
-A row is `{id, question, label, benchmark, condition}`: `label` YES means a correct answer has to
+A row is `{id, question, label, benchmark, condition}` (the benchmark suite's pickles are read as they
+are: `[difference_items, equal_items]` per file, see `_benchmark_pickle`): `label` YES means a correct answer has to
 recognise a difference between groups, NO means the groups must be treated alike; `benchmark` names
 the suite (D1–D4 descriptive, N1–N4 normative in the paper) and `condition` the row's variant within
 it. The split is stratified by (benchmark, condition) and seeded, as the paper's `datasets.py`.
@@ -10,6 +11,7 @@ A bad row is a DataError naming the file and line (row number for a pickle).
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import random
 from collections import defaultdict
@@ -72,18 +74,71 @@ def _csv(path: Path) -> Iterable[tuple[Any, str]]:
             yield dict(row), f"{path}:{reader.line_num}"
 
 
+def _benchmark_pickle(path: Path, data: Any) -> Iterable[tuple[Any, str]]:
+    """The benchmark suite's pickles (`D1_1k.pkl` ...): `[difference_items, equal_items]`, each item
+    `[question, answer, scenario_id]` (or a dict with `question`/`scenario_id`). Difference items are
+    gold YES (condition `diff`), equal-treatment items gold NO (`equal`); the benchmark is the file
+    name before its first `_`. Ids are `<benchmark>:<condition>:<scenario id>:<question hash>`, with
+    `#k` appended when the same id repeats (scenario ids repeat in some suites)."""
+    benchmark = path.stem.split("_", 1)[0]
+    seen: dict[str, int] = {}
+    for condition, label, items in (("diff", "YES", data[0]), ("equal", "NO", data[1])):
+        for index, item in enumerate(items):
+            where = f"{path}:{condition} item {index}"
+            if isinstance(item, dict):
+                question, scenario = item.get("question") or item.get("prompt"), item.get("scenario_id")
+            elif isinstance(item, list | tuple) and item:
+                question, scenario = item[0], item[2] if len(item) > 2 else None
+            else:
+                raise DataError(
+                    f"{where}: expected [question, answer, scenario_id] or a dict, got {type(item).__name__}"
+                )
+            digest = hashlib.sha256(str(question).encode("utf-8")).hexdigest()[:8]
+            base = f"{benchmark}:{condition}:{scenario if scenario not in (None, '') else '-'}:{digest}"
+            repeat = seen.get(base, 0)
+            seen[base] = repeat + 1
+            row = {"id": base if not repeat else f"{base}#{repeat}", "question": question, "label": label,
+                   "benchmark": benchmark, "condition": condition}  # fmt: skip
+            yield row, where
+
+
 def _pickle(path: Path) -> Iterable[tuple[Any, str]]:
+    import pickle
+
     import pandas as pd
 
-    table = pd.read_pickle(path)  # the benchmark pickles: a DataFrame (or a list of dicts)
-    records = table.to_dict("records") if hasattr(table, "to_dict") else list(table)
-    for index, row in enumerate(records):
-        yield row, f"{path}:row {index}"
+    with open(path, "rb") as handle:
+        data = pickle.load(handle)  # a user's own file (pickles run code: load only files you trust)
+    if isinstance(data, pd.DataFrame):
+        for index, row in enumerate(data.to_dict("records")):
+            yield row, f"{path}:row {index}"
+    elif (
+        isinstance(data, list | tuple)
+        and len(data) == 2
+        and all(isinstance(part, list | tuple) for part in data)
+    ):
+        yield from _benchmark_pickle(path, data)
+    elif isinstance(data, list | tuple):
+        for index, row in enumerate(data):
+            yield row, f"{path}:row {index}"
+    else:
+        raise DataError(
+            f"{path}: a pickle of a table, a list of rows, or the benchmark suite's [difference_items, equal_items]; "
+            f"got {type(data).__name__}"
+        )
 
 
 def load_tasks(path: Path | str | None = None) -> list[TaskRow]:
-    """Rows of a JSONL, CSV or pickle file (by suffix); None = the bundled set. Ids must be unique."""
+    """Rows of a JSONL, CSV or pickle file (by suffix), or of every `*.pkl` in a folder (the benchmark
+    suite: D1_1k.pkl ... N4_1k.pkl); None = the bundled set. Ids must be unique."""
     path = Path(path) if path is not None else bundled_tasks_path()
+    if path.is_dir():
+        files = sorted(path.glob("*.pkl"))
+        if not files:
+            raise DataError(f"{path}: a task folder holds the benchmark pickles (*.pkl); found none")
+        rows = [row for file in files for row in load_tasks(file)]
+        _check_unique(rows, str(path))
+        return rows
     if not path.is_file():
         raise DataError(f"{path}: no such task file (JSONL, CSV or .pkl with fields {list(FIELDS)})")
     readers = {".jsonl": _jsonl, ".json": _jsonl, ".csv": _csv, ".pkl": _pickle, ".pickle": _pickle}
@@ -101,6 +156,13 @@ def load_tasks(path: Path | str | None = None) -> list[TaskRow]:
     if not rows:
         raise DataError(f"{path}: no task rows")
     return rows
+
+
+def _check_unique(rows: Sequence[TaskRow], where: str) -> None:
+    ids = [row.id for row in rows]
+    if len(set(ids)) != len(ids):
+        repeated = sorted({i for i in ids if ids.count(i) > 1})[:5]
+        raise DataError(f"{where}: ids repeat across files: {repeated}")
 
 
 def stratified_split(

@@ -393,3 +393,26 @@ def test_score_cache_scores_each_text_once_and_survives_a_cut_off_line(tmp_path)
     assert scorer.seen[2:] == ["new vile words"]
     other = ScriptedScorer("harm", {"fine": 0.5})  # another scorer: its own scores
     assert ScoreCache(path).scores(other, ["fine"]) == [0.5]
+
+
+def test_benchmark_suite_pickles_in_a_folder(tmp_path):
+    import pickle
+
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    d1 = [[["Q diff 1?", 1, "s1"], ["Q diff 2?", 0, "s1"], ["Q diff 2?", 0, "s1"]], [("Q equal?", 1, None)]]
+    (suite / "D1_1k.pkl").write_bytes(pickle.dumps(d1))
+    (suite / "N2_1k.pkl").write_bytes(pickle.dumps([[{"question": "Q n?", "scenario_id": 7}], []]))
+    rows = load_tasks(suite)
+    assert [(r.benchmark, r.condition, r.label) for r in rows] == [
+        ("D1", "diff", "YES"), ("D1", "diff", "YES"), ("D1", "diff", "YES"), ("D1", "equal", "NO"), ("N2", "diff", "YES")]  # fmt: skip
+    assert (
+        rows[1].id.startswith("D1:diff:s1:")
+        and rows[2].id == rows[1].id + "#1"
+        and rows[3].id.startswith("D1:equal:-:")
+    )
+    (suite / "N3_1k.pkl").write_bytes(pickle.dumps([[42], []]))
+    with pytest.raises(
+        DataError, match=r"N3_1k\.pkl:diff item 0: expected \[question, answer, scenario_id\]"
+    ):
+        load_tasks(suite)
