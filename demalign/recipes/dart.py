@@ -102,6 +102,7 @@ def round_row(index: int, summary_path: Path) -> dict[str, Any]:
         "round": index, "model": b, "accuracy_a": summary["metrics"][a]["accuracy"], "accuracy_b": summary["metrics"][b]["accuracy"],
         "macro_f1_b": summary["metrics"][b]["macro_f1"], "abstain_b": summary["abstain"][b],
         "mcnemar_p": significance["mcnemar"]["p_value"], "drift_cases": summary["drift_cases"], "pool": summary["pool"],
+        "delta_accuracy_ci": [significance["bootstrap_delta_accuracy"][k] for k in ("ci_low", "ci_high")],
         "pool_by_severity": summary["pool_by_severity"], "harm_wilcoxon_p": significance["wilcoxon_harm"]["p_value"],
         "judge": summary["judge_status"],
     }  # fmt: skip
@@ -112,10 +113,15 @@ def rounds_text(rows: list[dict[str, Any]]) -> str:
         return "n/a" if value is None else f"{value:.3f}"
 
     lines = [
-        f"{'round':>5}  {'model':<10} {'acc M0':>7} {'acc':>7} {'McNemar p':>9} {'drift':>5} {'pool':>4}  pool by severity"
+        f"{'round':>5}  {'model':<10} {'acc M0':>7} {'acc':>7} {'Δacc 95% CI':>16} {'McNemar p':>9} "
+        f"{'drift':>5} {'harm p':>7} {'pool':>4}  pool by severity"
     ]
     for r in rows:
         levels = ", ".join(f"{k} {v}" for k, v in r["pool_by_severity"].items() if k != "none" and v)
+        interval = f"[{num(r['delta_accuracy_ci'][0])}, {num(r['delta_accuracy_ci'][1])}]"
         lines.append(f"{r['round']:>5}  {r['model']:<10} {num(r['accuracy_a']):>7} {num(r['accuracy_b']):>7} "
-                     f"{num(r['mcnemar_p']):>9} {r['drift_cases']:>5} {r['pool']:>4}  {levels or '-'}")  # fmt: skip
+                     f"{interval:>16} {num(r['mcnemar_p']):>9} {r['drift_cases']:>5} {num(r['harm_wilcoxon_p']):>7} "
+                     f"{r['pool']:>4}  {levels or '-'}")  # fmt: skip
+    lines.append("drift = tuned harm > baseline harm on the primary view and metric; harm p = Wilcoxon signed-rank on "
+                 "the paired harm scores; pool = cases sent to repair")  # fmt: skip
     return "\n".join(lines)
