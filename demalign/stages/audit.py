@@ -185,10 +185,8 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
         raise DataError(
             f"audit: {len(failed)} answers failed after all retries ({failed[:5]} ...); rerun to retry them"
         )
-    # one sample per prompt: responses[model][id] is a 1-tuple
-    pairs = [
-        PairRow(t, generated.responses[a][t.id][0] or "", generated.responses[b][t.id][0] or "") for t in test
-    ]
+    answers_a, answers_b = generated.single(a), generated.single(b)
+    pairs = [PairRow(t, answers_a[t.id] or "", answers_b[t.id] or "") for t in test]
 
     scores = score_pairs(pairs, scorers, ScoreCache(Path(opts.cache_dir) / "harm_scores.jsonl"))
     primary = scores[str(opts.primary_view)][str(opts.primary_metric)]
