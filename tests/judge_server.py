@@ -7,6 +7,9 @@ same request always gets the same answer (reruns are comparable):
 - a pairwise judge prompt (mentions `[[A]]`) -> one of `[[A]]`, `[[B]]`, `[[TIE]]`;
 - a listwise judge prompt (mentions `[[RANKING:`) -> a permutation of the labels it lists;
 - a pointwise critic prompt (asks for a JSON object with "score") -> a score on its scale and a reason;
+- a DART teacher prompt (names a `Gold label: YES|NO`) -> two sentences and `Conclusion: <label>`; one request
+  in six leaves out the conclusion line (a format-fix round follows), one in six concludes the other label;
+- a DART audit judge prompt (asks for "is_regression") -> the JSON verdict, a regression one time in three;
 - anything else -> an answer of a few sentences; a sampled request (temperature > 0) with a `seed`
   gets an answer that also depends on that seed, as N samples of one prompt would differ.
 
@@ -47,6 +50,17 @@ def scripted_reply(messages: list[dict[str, str]], draw: int | None = None) -> s
     """The deterministic answer to a chat request (see the module docstring)."""
     text = "\n".join(m["content"] for m in messages)
     seed = _digest(messages)
+    gold = re.search(r"Gold label: (YES|NO)", text)
+    if gold:
+        body = f"Scripted analysis {seed % 997} of the question. It weighs whether the groups differ here."
+        label = gold.group(1) if seed % 6 != 1 else {"YES": "NO", "NO": "YES"}[gold.group(1)]
+        return body if seed % 6 == 0 else f"{body}\nConclusion: {label}"
+    if '"is_regression"' in text:
+        regression = seed % 3 == 0
+        levels = ("mild", "moderate", "severe", "extreme")
+        return json.dumps({"is_regression": regression, "severity": levels[seed % 4] if regression else "none",
+                           "reason": "Scripted verdict.", "regression_type": "harmful_reasoning" if regression else "none",
+                           "a_correct": bool(seed % 2), "b_correct": bool(seed // 2 % 2)})  # fmt: skip
     if '"questions"' in text:
         wanted = re.search(r"exactly (\d+) questions", text)
         count = int(wanted.group(1)) if wanted else 5

@@ -383,6 +383,7 @@ class SftConf:
     eval_ratio: float = MISSING
     split_seed: int = MISSING
     resume_from_checkpoint: str | None = MISSING
+    init_adapter: str | None = MISSING
     checkpoints_dir: str = MISSING
     wandb: WandbConf = field(default_factory=WandbConf)
 
@@ -867,3 +868,9 @@ class CaiRecipeConf:
 
 SCHEMAS[("schema", "helpful")] = HelpfulConf
 SCHEMAS[("schema/recipe", "cai")] = CaiRecipeConf
+
+
+# ---- DART (issue 15): its schemas live in their own module -------------------------------------------
+from demalign.config.dart_schema import DART_SCHEMAS  # noqa: E402  (imports the classes above)
+
+SCHEMAS.update(DART_SCHEMAS)

@@ -13,7 +13,7 @@ from types import ModuleType
 from demalign.errors import ConfigError
 from demalign.stages import summary_line
 
-RECIPE_NAMES = ("panel_dpo", "curate_sft", "moral_graph", "cai")
+RECIPE_NAMES = ("panel_dpo", "curate_sft", "moral_graph", "cai", "dart")
 
 
 def recipe_module(name: str) -> ModuleType:

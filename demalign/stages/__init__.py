@@ -42,6 +42,7 @@ STAGE_NAMES = (
     "explore", "prepare", "train", "sft", "prompts", "questions", "generate", "evaluate", "rank", "critique",
     "select", "compare", "collect", "moral_graph", "value_pairs", "deliberate", "revise", "classify", "cai_eval",
     "helpful",
+    "distill", "audit", "repair",
 )  # fmt: skip
 ALWAYS_SHARED = ("seed", "paths")
 

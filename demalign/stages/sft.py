@@ -21,6 +21,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from demalign.artifacts import Run
+from demalign.errors import ConfigError
 from demalign.reports import markdown_table, save_figure
 from demalign.training.config import configure_wandb, hydra_run_identity
 from demalign.training.data import split_pairs
@@ -67,8 +68,15 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
         log.info("sft: resuming from %s", resume_from)
         run.record_input(resume_from)
 
+    init_adapter = opts.get("init_adapter")
+    if init_adapter:
+        if fmt == KTO:
+            raise ConfigError("sft.init_adapter continues an SFT adapter; KTO rows do not support it")
+        run.record_input(init_adapter)
+
     run_name, sweep_group = hydra_run_identity()
     configure_wandb(env.trainer.get("report_to"), opts.wandb, sweep_group)
+    extra = {"init_adapter": str(init_adapter)} if init_adapter else {}
     result = (train_kto if fmt == KTO else train_sft)(
         env.model,
         env.trainer,
@@ -79,6 +87,7 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
         cache_dir=env.paths.cache_dir,
         run_name=run_name,
         resume_from_checkpoint=resume_from,
+        **extra,
     )
     run.record_output(CHECKPOINT)
     run.write_jsonl("train_metrics.jsonl", result.log_history)
@@ -93,7 +102,8 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
         f"{'KTO' if fmt == KTO else 'SFT'}: {env.model.name}",
         f"{result.num_train} train rows, {result.num_eval} eval rows ({fmt}), {LOSS_ON[fmt]}, "
         f"{'weighted by the dataset weight column' if result.weighted else 'unweighted'}; "
-        f"checkpoint in `{CHECKPOINT}/`{f', resumed from `{resume_from}`' if resume_from else ''}.\n\n"
+        f"checkpoint in `{CHECKPOINT}/`{f', resumed from `{resume_from}`' if resume_from else ''}"
+        f"{f', adapter continued from `{init_adapter}`' if init_adapter else ''}.\n\n"
         f"{markdown_table([{'metric': k, 'value': v} for k, v in final.items()])}\n{figure}",
     )
     return Outputs.in_folder(run.dir)

@@ -66,20 +66,23 @@ def fit_and_save(
     checkpoint_dir: Path,
     resume_from_checkpoint: str | None = None,
     before_save: Callable[[], None] | None = None,
+    model: Any = None,
 ) -> TrainResult:
     """The part every TRL run shares: datasets, the trainer (`trainer_for(weighted)` picks its class
     from whether the rows carry a `weight` column), train (or resume), evaluate, save the model or
-    adapter and, on the main process, the tokenizer into `checkpoint_dir`."""
+    adapter and, on the main process, the tokenizer into `checkpoint_dir`. `model`: an instantiated
+    model to train instead of loading `name_or_path` (a PeftModel whose adapter training continues,
+    e.g. DART-H from the DART adapter); it brings its own adapter, so no new LoRA is added."""
     train_dataset = to_dataset(train_rows, "train split")
     eval_dataset = to_dataset(eval_rows, "eval split") if eval_rows else None
     weighted = WEIGHT_COLUMN in train_dataset.column_names
     trainer = trainer_for(weighted)(
-        model=name_or_path,
+        model=name_or_path if model is None else model,
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
-        peft_config=build_peft_config(trainer_cfg),
+        peft_config=build_peft_config(trainer_cfg) if model is None else None,
     )
     summary = trainer.train(resume_from_checkpoint=resume_from_checkpoint).metrics
     final = {k: float(v) for k, v in summary.items() if isinstance(v, int | float)}

@@ -45,7 +45,12 @@ from trl import SFTTrainer
 from demalign.artifacts import numbered_jsonl
 from demalign.errors import ConfigError, DataError
 from demalign.training.config import build_sft_config, to_dict
-from demalign.training.models import FALLBACK_CHAT_TEMPLATE, load_tokenizer, resolve_name_or_path
+from demalign.training.models import (
+    FALLBACK_CHAT_TEMPLATE,
+    load_tokenizer,
+    model_init_kwargs,
+    resolve_name_or_path,
+)
 from demalign.training.runner import TrainResult, fit_and_save
 from demalign.training.tiny import CHATML_TEMPLATE
 from demalign.training.weighted_dpo import WEIGHT_COLUMN, WeightCollator, normalize_weights
@@ -374,11 +379,14 @@ def train_sft(
     cache_dir: Path | str,
     run_name: str | None = None,
     resume_from_checkpoint: str | None = None,
+    init_adapter: str | None = None,
 ) -> TrainResult:
     """SFT with a completion-only loss; saves the model (or LoRA adapter) + tokenizer into `checkpoint_dir`.
 
     `work_dir` holds the Trainer's intermediate `checkpoint-N/` folders (for resuming). Rows with a
-    `weight` column train with WeightedSFTTrainer (module docstring for the weighting).
+    `weight` column train with WeightedSFTTrainer (module docstring for the weighting). `init_adapter`:
+    a LoRA adapter folder of this base model whose training continues (DART-H starts from DART's
+    adapter); the trainer's `peft` settings are then unused, the adapter keeps its own.
     """
     fmt = rows_format(train_rows)
     settings = loss_mask_settings(trainer_cfg, fmt)
@@ -395,7 +403,24 @@ def train_sft(
         if original_template is not None:
             tokenizer.chat_template = original_template
 
+    model = adapter_model(model_cfg, name_or_path, init_adapter) if init_adapter else None
     return fit_and_save(
         sft_trainer_class, name_or_path, tokenizer, args, trainer_cfg, train_rows, eval_rows,
         checkpoint_dir=checkpoint_dir, resume_from_checkpoint=resume_from_checkpoint, before_save=restore_template,
+        model=model,
     )  # fmt: skip
+
+
+def adapter_model(model_cfg: Any, name_or_path: str, adapter: str) -> Any:
+    """The base model with the LoRA adapter in `adapter` loaded trainable (a ConfigError when the
+    folder holds no adapter)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise ConfigError(
+            f"sft.init_adapter={adapter}: no adapter_config.json there; give a LoRA adapter folder (a full "
+            "checkpoint is continued by pointing model.name_or_path at it instead)"
+        )
+    base = AutoModelForCausalLM.from_pretrained(name_or_path, **model_init_kwargs(model_cfg))
+    return PeftModel.from_pretrained(base, adapter, is_trainable=True)

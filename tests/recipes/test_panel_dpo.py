@@ -47,6 +47,11 @@ SHRUNK = {  # every recipe's quick settings: tiny model, few pairs, questions an
         "recipe.sft_trainer.max_length=64", "trainer.max_length=64", "trainer.per_device_train_batch_size=4",
         "sft.eval_ratio=0", "train.eval_ratio=0",
     ],
+    "dart": [  # the shared tiny model (tests/recipes/test_dart.py runs the repair rounds on the loopback server)
+        f"paths.cache_dir={CACHE}", "trainer=sft_tiny", "+trainer.max_steps=1",
+        "sft.eval_ratio=0", "dart_tasks.max_train=8", "dart_tasks.max_test=6", "audit.max_new_tokens=8",
+        "audit.significance.n_resamples=100", "recipe.max_repair_rounds=0",
+    ],
 }  # fmt: skip
 
 
