@@ -32,24 +32,11 @@ from omegaconf import DictConfig
 from demalign.config.schema import CaiStep
 from demalign.errors import ConfigError
 from demalign.recipes.context import RecipeContext
+from demalign.recipes.steps import checked_steps
 from demalign.stages import cai_eval, classify, helpful, inputs_from_config, revise, sft, train
 
 STEPS = tuple(step.value for step in CaiStep)
 NEEDS = {"helpful_sft": "helpful", "cai_sft": "revise", "dpo": "cai_sft"}
-
-
-def checked_steps(steps: list[str]) -> list[str]:
-    """The steps to run; a step that needs an earlier one's output cannot run without it."""
-    unknown = [s for s in steps if s not in STEPS]
-    if unknown:
-        raise ConfigError(f"recipe.stages: unknown step(s) {unknown}; choose from {list(STEPS)}")
-    for step, before in NEEDS.items():
-        if step in steps and before not in steps:
-            raise ConfigError(
-                f"recipe.stages: {step} needs {before} in the same recipe run (to run it on files you already have, "
-                "use the stage alone)"
-            )
-    return steps
 
 
 def local(name: str, path: Any) -> dict[str, Any]:
@@ -58,7 +45,7 @@ def local(name: str, path: Any) -> dict[str, Any]:
 
 
 def run(ctx: RecipeContext, opts: DictConfig) -> None:
-    steps = checked_steps([str(s) for s in opts.stages])
+    steps = checked_steps(opts.stages, STEPS, NEEDS)
     ctx.plan(len(steps))
     sft_env = ctx.env(sft, trainer=opts.sft_trainer)
     models: list[dict[str, Any]] = [local(str(opts.base_model_name), None)]

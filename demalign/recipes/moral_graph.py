@@ -22,17 +22,14 @@ import dataclasses
 from omegaconf import DictConfig, OmegaConf
 
 from demalign.config.schema import MoralGraphStep
-from demalign.errors import ConfigError
 from demalign.llm.specs import ModelSpec, configured_models
 from demalign.recipes.context import RecipeContext
-from demalign.recipes.panel_dpo import leaderboard_text
+from demalign.recipes.steps import answer_judge_rank, checked_steps
 from demalign.stages import (
     deliberate,
-    evaluate,
     generate,
     inputs_from_config,
     questions,
-    rank,
     train,
     value_pairs,
 )
@@ -48,22 +45,8 @@ NEEDS = {
 }
 
 
-def checked_steps(steps: list[str]) -> list[str]:
-    """The steps to run; a step that needs an earlier one's output cannot run without it."""
-    unknown = [s for s in steps if s not in STEPS]
-    if unknown:
-        raise ConfigError(f"recipe.stages: unknown step(s) {unknown}; choose from {list(STEPS)}")
-    for step, before in NEEDS.items():
-        if step in steps and before not in steps:
-            raise ConfigError(
-                f"recipe.stages: {step} needs {before} in the same recipe run (to run {step} on files you "
-                f"already have, use stage={step})"
-            )
-    return steps
-
-
 def run(ctx: RecipeContext, opts: DictConfig) -> None:
-    steps = checked_steps(list(opts.stages))
+    steps = checked_steps(opts.stages, STEPS, NEEDS)
     ctx.plan(len(steps))
     checkpoint = None
 
@@ -90,6 +73,7 @@ def run(ctx: RecipeContext, opts: DictConfig) -> None:
         trained = ctx.stage(train, ctx.options("train"), train.Inputs(pairs.dataset), folder="train")
         checkpoint = ModelSpec(name=str(opts.trained_model_name), kind="local", path=str(trained.checkpoint))
 
+    questions_dir = None
     if "questions" in steps:
         if "moral_graph" not in steps:  # the constitution.path of the config (e.g. an earlier run's file)
             constitution = inputs_from_config(
@@ -104,27 +88,10 @@ def run(ctx: RecipeContext, opts: DictConfig) -> None:
     elif "generate" in steps:
         questions_dir = inputs_from_config(generate, ctx.options("generate"), ctx.env(generate)).questions_dir
 
-    if "generate" in steps:
-        if checkpoint is not None:
-            models = (ModelSpec(name=str(opts.base_model_name), kind="local", path=None), checkpoint)
-        else:
-            listed = ctx.options("generate")
-            models = configured_models(OmegaConf.to_container(listed.models), listed.models_file)[0]
-        answers = ctx.stage(
-            generate, ctx.options("generate"),
-            generate.Inputs(questions_dir=questions_dir, prompts_file=None, models=models, models_source="moral_graph models"),
-            folder="generate",
-        )  # fmt: skip
-        if ctx.options("generate").dry_run:
-            return
-    if "evaluate" in steps:
-        verdicts = ctx.stage(
-            evaluate, ctx.options("evaluate"), evaluate.Inputs(answers.responses_dir), folder="evaluate"
-        )
-    if "rank" in steps:
-        scores = ctx.stage(
-            rank, ctx.options("rank"),
-            rank.Inputs(pairwise=verdicts.pairwise, listwise=verdicts.listwise, preferences=verdicts.preferences),
-            folder="rank",
-        )  # fmt: skip
-        ctx.headline(f"Leaderboard: {scores.leaderboard_method}", leaderboard_text(scores.leaderboard))
+    models: tuple[ModelSpec, ...] = ()
+    if "generate" in steps and checkpoint is not None:
+        models = (ModelSpec(name=str(opts.base_model_name), kind="local", path=None), checkpoint)
+    elif "generate" in steps:
+        listed = ctx.options("generate")
+        models = configured_models(OmegaConf.to_container(listed.models), listed.models_file, at_least=2)[0]
+    answer_judge_rank(ctx, steps, questions_dir, models, "moral_graph models")

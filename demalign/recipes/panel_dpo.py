@@ -18,16 +18,21 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 
 from demalign.config.schema import PanelDpoStep
-from demalign.errors import ConfigError
 from demalign.llm.specs import ModelSpec, configured_models
 from demalign.recipes.context import RecipeContext
-from demalign.stages import evaluate, generate, inputs_from_config, prepare, questions, rank, train
+from demalign.recipes.steps import answer_judge_rank, checked_steps
+from demalign.stages import generate, inputs_from_config, prepare, questions, train
 
 STEPS = tuple(step.value for step in PanelDpoStep)
+NEEDS = {
+    "train": "prepare",
+    "evaluate": "generate",
+    "rank": "evaluate",
+}  # step -> the step whose output it reads
 
 
 def run(ctx: RecipeContext, opts: DictConfig) -> None:
-    steps = checked_steps(list(opts.stages))
+    steps = checked_steps(opts.stages, STEPS, NEEDS)
     modes = dataset_modes(opts, ctx.cfg.dataset_mode.name, ctx.run.overrides)
     per_mode = [step for step in steps if step in ("prepare", "train")]
     ctx.plan(len(modes) * len(per_mode) + len(steps) - len(per_mode))
@@ -48,6 +53,7 @@ def run(ctx: RecipeContext, opts: DictConfig) -> None:
             )
             checkpoints[mode] = ModelSpec(name=mode, kind="local", path=str(trained.checkpoint))
 
+    questions_dir = None
     if "questions" in steps:
         constitution = inputs_from_config(questions, ctx.options("questions"), ctx.env(questions))
         questions_dir = ctx.stage(
@@ -56,40 +62,8 @@ def run(ctx: RecipeContext, opts: DictConfig) -> None:
     elif "generate" in steps:
         questions_dir = inputs_from_config(generate, ctx.options("generate"), ctx.env(generate)).questions_dir
 
-    if "generate" in steps:
-        models = models_to_compare(ctx, opts, checkpoints)
-        answers = ctx.stage(
-            generate, ctx.options("generate"), generate.Inputs(questions_dir, None, models, "panel_dpo models"),
-            folder="generate",
-        )  # fmt: skip
-        if ctx.options("generate").dry_run:
-            return  # a dry run writes no responses: nothing to judge yet
-    if "evaluate" in steps:
-        verdicts = ctx.stage(
-            evaluate, ctx.options("evaluate"), evaluate.Inputs(answers.responses_dir), folder="evaluate"
-        )
-    if "rank" in steps:
-        scores = ctx.stage(
-            rank, ctx.options("rank"),
-            rank.Inputs(pairwise=verdicts.pairwise, listwise=verdicts.listwise, preferences=verdicts.preferences),
-            folder="rank",
-        )  # fmt: skip
-        ctx.headline(f"Leaderboard: {scores.leaderboard_method}", leaderboard_text(scores.leaderboard))
-
-
-def checked_steps(steps: list[str]) -> list[str]:
-    """The steps to run; a step that needs an earlier one's output cannot run without it."""
-    unknown = [s for s in steps if s not in STEPS]
-    if unknown:
-        raise ConfigError(f"recipe.stages: unknown step(s) {unknown}; choose from {list(STEPS)}")
-    needs = {"train": "prepare", "evaluate": "generate", "rank": "evaluate"}
-    for step, before in needs.items():
-        if step in steps and before not in steps:
-            raise ConfigError(
-                f"recipe.stages: {step} needs {before} in the same recipe run (to run {step} on files you "
-                f"already have, use stage={step})"
-            )
-    return steps
+    models = models_to_compare(ctx, opts, checkpoints) if "generate" in steps else ()
+    answer_judge_rank(ctx, steps, questions_dir, models, "panel_dpo models")
 
 
 def dataset_modes(opts: DictConfig, configured_mode: str, overrides: list[str]) -> list[str]:
@@ -109,13 +83,3 @@ def models_to_compare(
         return (ModelSpec(name=str(opts.base_model_name), kind="local", path=None), *checkpoints.values())
     listed = ctx.options("generate")
     return configured_models(OmegaConf.to_container(listed.models), listed.models_file, at_least=2)[0]
-
-
-def leaderboard_text(rows: list[dict]) -> str:
-    """A plain-text leaderboard: rank, model, score and its confidence interval."""
-    lines = [f"{'rank':>4}  {'model':<16} {'score':>8}  CI"]
-    lines += [
-        f"{row['rank']:>4}  {row['model']:<16} {row['score']:>8.1f}  [{row['ci_low']:.1f}, {row['ci_high']:.1f}]"
-        for row in rows
-    ]
-    return "\n".join(lines)

@@ -10,7 +10,8 @@ import pytest
 
 from demalign.artifacts import read_jsonl
 from demalign.errors import ConfigError
-from demalign.recipes.moral_graph import checked_steps
+from demalign.recipes.moral_graph import NEEDS, STEPS
+from demalign.recipes.steps import checked_steps
 from demalign.run import run_configured
 
 
@@ -43,11 +44,11 @@ def test_moral_graph_hands_over_the_constitution_and_the_winners(make_cfg, tmp_p
 
 
 def test_moral_graph_steps_need_their_inputs() -> None:
-    assert checked_steps(["moral_graph", "questions"]) == ["moral_graph", "questions"]
+    assert checked_steps(["moral_graph", "questions"], STEPS, NEEDS) == ["moral_graph", "questions"]
     with pytest.raises(ConfigError, match="train needs value_pairs"):
-        checked_steps(["moral_graph", "train"])
+        checked_steps(["moral_graph", "train"], STEPS, NEEDS)
     with pytest.raises(ConfigError, match=r"unknown step\(s\) \[.simulate.\]"):
-        checked_steps(["simulate"])
+        checked_steps(["simulate"], STEPS, NEEDS)
 
 
 def test_a_simulated_deliberation_feeds_the_moral_graph(make_cfg, tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ from demalign.artifacts import read_jsonl
 from demalign.errors import ArtifactExistsError, ConfigError
 from demalign.recipes import RECIPE_NAMES
 from demalign.recipes.context import nest_section
-from demalign.recipes.panel_dpo import checked_steps, dataset_modes
+from demalign.recipes.panel_dpo import NEEDS, STEPS, dataset_modes
+from demalign.recipes.steps import checked_steps
 from demalign.run import run_configured
 from demalign.sweeps import collect_jobs, evaluate_models
 from tests.unit.test_training_weighted import CACHE
@@ -118,10 +119,10 @@ def test_modes_come_from_the_list_unless_the_command_line_names_one(make_cfg) ->
 
 def test_a_step_without_the_step_it_needs_is_refused() -> None:
     with pytest.raises(ConfigError, match="train needs prepare"):
-        checked_steps(["train", "questions"])
+        checked_steps(["train", "questions"], STEPS, NEEDS)
     with pytest.raises(ConfigError, match=r"unknown step\(s\) \['pipeline'\]"):
-        checked_steps(["pipeline"])
-    assert checked_steps(["questions", "generate", "evaluate", "rank"]) == [
+        checked_steps(["pipeline"], STEPS, NEEDS)
+    assert checked_steps(["questions", "generate", "evaluate", "rank"], STEPS, NEEDS) == [
         "questions",
         "generate",
         "evaluate",
