@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from demalign.config.schema import ApiCallsConf, LiteLLMConf
+from demalign.config.schema import AnswerSettingsConf, LiteLLMConf
 
 
 class TeacherBackend(StrEnum):
@@ -126,16 +126,9 @@ class SignificanceConf:
 
 
 @dataclass
-class AuditConf:
+class AuditConf(AnswerSettingsConf):
     # [baseline, tuned] entries {name, kind, path | model, base_url, api_key_env} (llm.specs checks them)
     models: list[dict[str, Any]] = MISSING
-    max_new_tokens: int = MISSING
-    do_sample: bool = MISSING
-    temperature: float = MISSING
-    top_p: float = MISSING
-    seed: int = MISSING
-    batch_size: int = MISSING
-    api: ApiCallsConf = field(default_factory=ApiCallsConf)
     scorers: list[ScorerConf] = MISSING
     primary_view: AuditView = MISSING
     primary_metric: str = MISSING
@@ -145,7 +138,6 @@ class AuditConf:
     slice_min_n: int = MISSING
     judge: AuditJudgeConf = field(default_factory=AuditJudgeConf)
     significance: SignificanceConf = field(default_factory=SignificanceConf)
-    cache_dir: str = MISSING
 
 
 @dataclass

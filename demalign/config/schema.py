@@ -398,7 +398,22 @@ class QuestionsConf(LiteLLMConf):
 
 
 @dataclass
-class GenerateConf:
+class AnswerSettingsConf:
+    """How a stage's model answers prompts (generate, value_pairs, revise, helpful, cai_eval, audit):
+    the keys `llm.generation.generate_responses` reads, and where its calls are cached."""
+
+    seed: int = MISSING
+    max_new_tokens: int = MISSING
+    do_sample: bool = MISSING
+    temperature: float = MISSING
+    top_p: float = MISSING
+    batch_size: int = MISSING
+    cache_dir: str = MISSING
+    api: ApiCallsConf = field(default_factory=ApiCallsConf)
+
+
+@dataclass
+class GenerateConf(AnswerSettingsConf):
     questions_dir: str | None = MISSING
     prompts_file: str | None = MISSING
     num_gen_candidates: int = MISSING
@@ -408,17 +423,9 @@ class GenerateConf:
     models_file: str | None = MISSING
     questions_per_clause: int | None = MISSING
     max_questions: int | None = MISSING
-    seed: int = MISSING
     system_prompt: str | None = MISSING
-    max_new_tokens: int = MISSING
-    do_sample: bool = MISSING
-    temperature: float = MISSING
-    top_p: float = MISSING
-    batch_size: int = MISSING
     overwrite_responses: bool = MISSING
     dry_run: bool = MISSING
-    cache_dir: str = MISSING
-    api: ApiCallsConf = field(default_factory=ApiCallsConf)
 
 
 @dataclass
@@ -645,19 +652,11 @@ SCHEMAS.update({("schema", "moral_graph"): MoralGraphConf})
 
 
 @dataclass
-class ValuePairsConf:
+class ValuePairsConf(AnswerSettingsConf):
     winners: str = MISSING
     answerer: dict[str, Any] = MISSING  # checked by stages.value_pairs.answerer_spec, which names the key
     prompts_per_context: int | None = MISSING
     system_prompt: str | None = MISSING
-    seed: int = MISSING
-    max_new_tokens: int = MISSING
-    do_sample: bool = MISSING
-    temperature: float = MISSING
-    top_p: float = MISSING
-    batch_size: int = MISSING
-    cache_dir: str = MISSING
-    api: ApiCallsConf = field(default_factory=ApiCallsConf)
 
 
 SCHEMAS.update({("schema", "value_pairs"): ValuePairsConf})
@@ -725,7 +724,7 @@ class PromptSplitPart(StrEnum):
 
 
 @dataclass
-class ReviseConf:
+class ReviseConf(AnswerSettingsConf):
     generator: dict[str, Any] = (
         MISSING  # {name, kind, path | model, ...}: checked by stages.revise.generator_spec
     )
@@ -735,7 +734,6 @@ class ReviseConf:
     rounds: int = MISSING
     principle_sampling: PrincipleSampling = MISSING
     fixed_principle: int = MISSING
-    seed: int = MISSING
     few_shot: bool = MISSING
     system_prompt: str | None = MISSING
     skip_if_no_critique: bool = MISSING
@@ -744,13 +742,6 @@ class ReviseConf:
     sft_share: float = MISSING
     helpful_set: str | None = MISSING
     helpful_weight: float = MISSING
-    max_new_tokens: int = MISSING
-    do_sample: bool = MISSING
-    temperature: float = MISSING
-    top_p: float = MISSING
-    batch_size: int = MISSING
-    cache_dir: str = MISSING
-    api: ApiCallsConf = field(default_factory=ApiCallsConf)
 
 
 SCHEMAS[("schema", "revise")] = ReviseConf
@@ -798,7 +789,7 @@ SCHEMAS[("schema", "classify")] = ClassifyConf
 
 
 @dataclass
-class CaiEvalConf:
+class CaiEvalConf(AnswerSettingsConf):
     # entries {name, kind, path | model, ...}: checked by llm.specs.parse_model_specs, which names the entry
     models: list[dict[str, Any]] = MISSING
     classifier: str | None = MISSING
@@ -813,21 +804,13 @@ class CaiEvalConf:
     system_prompt: str | None = MISSING
     n_resamples: int = MISSING
     level: float = MISSING
-    seed: int = MISSING
-    max_new_tokens: int = MISSING
-    do_sample: bool = MISSING
-    temperature: float = MISSING
-    top_p: float = MISSING
-    batch_size: int = MISSING
-    cache_dir: str = MISSING
-    api: ApiCallsConf = field(default_factory=ApiCallsConf)
 
 
 SCHEMAS[("schema", "cai_eval")] = CaiEvalConf
 
 
 @dataclass
-class HelpfulConf:
+class HelpfulConf(AnswerSettingsConf):
     generator: dict[str, Any] = (
         MISSING  # {name, kind, path | model, ...}: checked by cai.generator.generator_spec
     )
@@ -835,14 +818,6 @@ class HelpfulConf:
     categories: list[str] | None = MISSING
     limit: int | None = MISSING
     system_prompt: str | None = MISSING
-    max_new_tokens: int = MISSING
-    do_sample: bool = MISSING
-    temperature: float = MISSING
-    top_p: float = MISSING
-    seed: int = MISSING
-    batch_size: int = MISSING
-    cache_dir: str = MISSING
-    api: ApiCallsConf = field(default_factory=ApiCallsConf)
 
 
 class CaiStep(StrEnum):
