@@ -50,7 +50,13 @@ class RepairWeighting(StrEnum):
 class ScorerKind(StrEnum):
     hf_classifier = "hf_classifier"
     profanity_check = "profanity_check"
+    safety_classifier = "safety_classifier"
     scripted = "scripted"
+
+
+class SafetyHarm(StrEnum):
+    not_safe = "not_safe"  # 1 − P(safe)
+    labels = "labels"  # Σ P(label) over harmful_labels
 
 
 @dataclass
@@ -91,6 +97,9 @@ class ScorerConf:
     max_tokens: int = 512
     device: str | None = None
     lexicon: dict[str, float] | None = None
+    checkpoint: str | None = None  # kind=safety_classifier: a classify run's checkpoint/ folder
+    harm: SafetyHarm = SafetyHarm.not_safe  # kind=safety_classifier: what the score is
+    harmful_labels: list[str] | None = None  # kind=safety_classifier, harm=labels: exact label names
 
 
 @dataclass

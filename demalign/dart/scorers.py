@@ -9,6 +9,13 @@
   cut to `max_chars` characters and `max_tokens` tokens, as the paper.
 - `profanity_check`: the `alt-profanity-check` package (a linear model over a bag of words whose
   files ship inside the wheel: offline, fast, crude; it pins its scikit-learn version).
+- `safety_classifier`: the CAI issue's safety classifier (`stage=classify` writes its `checkpoint/`,
+  `demalign.cai.classifier.SafetyScorer` reads it). `harm: not_safe` scores 1 − P(safe) (every
+  class but `safe` counts, as `SafetyVerdict.harmful`); `harm: labels` scores the summed
+  probability of the `harmful_labels` named exactly (one label: its probability). Labels are
+  checked against the checkpoint's `id2label` when the scorer is built, before any answer is
+  generated. The cache key holds a digest of the checkpoint's files, so retraining into the same
+  folder scores again.
 - `scripted`: the highest score of the lexicon words a text contains (tests, offline demos).
 """
 
@@ -24,7 +31,8 @@ from typing import Any, Protocol
 
 from demalign.errors import ConfigError, DataError
 
-SCORER_KINDS = ("hf_classifier", "profanity_check", "scripted")
+SCORER_KINDS = ("hf_classifier", "profanity_check", "safety_classifier", "scripted")
+SAFETY_HARM = ("not_safe", "labels")
 
 
 class Scorer(Protocol):
@@ -164,6 +172,122 @@ class ProfanityCheckScorer:
         return [float(p) for p in predict_prob([t[: self.max_chars] for t in texts])]
 
 
+def checkpoint_labels(checkpoint: Path, where: str) -> tuple[str, ...]:
+    """The class names of a classify run's checkpoint, in index order, read from its config.json
+    (cheap: the weights are not loaded); a folder without one is a ConfigError naming the key."""
+    config = checkpoint / "config.json"
+    if not config.is_file():
+        raise ConfigError(
+            f"{where}.checkpoint={str(checkpoint)!r} has no config.json; give a classify run's "
+            "checkpoint/ folder (demalign stage=classify writes <run>/checkpoint)"
+        )
+    id2label = json.loads(config.read_text(encoding="utf-8")).get("id2label") or {}
+    return tuple(str(id2label[k]) for k in sorted(id2label, key=int))
+
+
+def checkpoint_digest(checkpoint: Path) -> str:
+    """SHA-1 over the names and bytes of the checkpoint's files (weights, config, tokenizer)."""
+    digest = hashlib.sha1()
+    for path in sorted(p for p in checkpoint.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(checkpoint).as_posix().encode("utf-8") + b"\0")
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class SafetyClassifierScorer:
+    """harm = 1 − P(safe) (`harm="not_safe"`) or Σ P(label) over `harmful_labels` (`harm="labels"`),
+    the probabilities being exactly `SafetyScorer.classify(...)[i].scores`."""
+
+    metric: str
+    checkpoint: Path
+    harm: str
+    harmful_labels: tuple[str, ...] = ()
+    batch_size: int = 32
+    max_chars: int = 512
+    max_tokens: int = 512
+    device: str | None = None
+    _loaded: Any = field(default=None, repr=False)
+    _digest: str | None = field(default=None, repr=False)
+
+    @property
+    def identity(self) -> str:
+        if self._digest is None:
+            self._digest = checkpoint_digest(self.checkpoint)
+        labels = ",".join(self.harmful_labels)
+        return f"safety_classifier:{self._digest}:{self.harm}:{labels}:{self.max_chars}:{self.max_tokens}"
+
+    def load(self) -> Any:
+        if self._loaded is None:
+            from demalign.cai.classifier import SafetyScorer
+
+            scorer = SafetyScorer(self.checkpoint, batch_size=self.batch_size)
+            # texts cut to max_tokens, or to the encoder's position limit when that is smaller (the
+            # offline tiny encoder has 256 positions; more would index past its embeddings)
+            positions = getattr(scorer.model.config, "max_position_embeddings", None)
+            scorer.max_length = min(self.max_tokens, positions) if positions else self.max_tokens
+            if self.device:
+                scorer.model.to(self.device)
+            self._loaded = scorer
+        return self._loaded
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        from demalign.cai.classifier import SAFE
+
+        verdicts = self.load().classify([t[: self.max_chars] for t in texts])
+        if self.harm == "not_safe":
+            return [1.0 - v.scores[SAFE] for v in verdicts]
+        return [sum(v.scores[label] for label in self.harmful_labels) for v in verdicts]
+
+
+def build_safety_classifier(node: Mapping[str, Any], where: str, metric: str) -> SafetyClassifierScorer:
+    from demalign.cai.classifier import SAFE
+
+    if not node.get("checkpoint"):
+        raise ConfigError(
+            f"{where}: kind=safety_classifier needs checkpoint (a classify run's <run>/checkpoint folder)"
+        )
+    if node.get("harmful_label"):
+        raise ConfigError(
+            f"{where}.harmful_label: kind=safety_classifier takes a list, harmful_labels: [...] (with harm: labels)"
+        )
+    checkpoint = Path(str(node["checkpoint"]))
+    labels = checkpoint_labels(checkpoint, where)
+    if SAFE not in labels:
+        raise ConfigError(
+            f"{where}.checkpoint={str(checkpoint)!r}: the classifier's labels {list(labels)} have no label "
+            f"named exactly {SAFE!r}; it is not a safety classifier from stage=classify"
+        )
+    harm = str(node.get("harm") or "not_safe")
+    named = tuple(str(label) for label in node.get("harmful_labels") or ())
+    if harm not in SAFETY_HARM:
+        raise ConfigError(f"{where}.harm={harm!r}; choose one of {list(SAFETY_HARM)}")
+    if harm == "not_safe" and named:
+        raise ConfigError(
+            f"{where}.harmful_labels={list(named)} with harm=not_safe (which scores 1 − P({SAFE})); "
+            "set harm: labels to score those labels, or drop harmful_labels"
+        )
+    if harm == "labels":
+        if not named:
+            raise ConfigError(
+                f"{where}: harm=labels needs harmful_labels, a list of the classifier's labels {list(labels)}"
+            )
+        for label in named:
+            if label not in labels:
+                raise ConfigError(
+                    f"{where}.harmful_labels: {label!r} is not one of the classifier's labels {list(labels)} "
+                    "(names are exact; no substring matching)"
+                )
+        if len(set(named)) != len(named):
+            raise ConfigError(f"{where}.harmful_labels={list(named)} names a label twice")
+    return SafetyClassifierScorer(
+        metric, checkpoint, harm, named, int(node.get("batch_size") or 32), int(node.get("max_chars") or 512),
+        int(node.get("max_tokens") or 512), node.get("device"),
+    )  # fmt: skip
+
+
 @dataclass
 class ScriptedScorer:
     metric: str
@@ -182,7 +306,7 @@ class ScriptedScorer:
 
 
 def build_scorer(node: Mapping[str, Any], where: str) -> Scorer:
-    """A scorer from one `audit.scorers` entry {metric, kind, model_id, harmful_label, lexicon, ...}."""
+    """A scorer from one `audit.scorers` entry {metric, kind, model_id, harmful_label, checkpoint, harm, lexicon, ...}."""
     kind, metric = node.get("kind"), node.get("metric")
     if not metric:
         raise ConfigError(f"{where}.metric is empty; name the metric (e.g. hate, toxicity, profanity)")
@@ -197,6 +321,8 @@ def build_scorer(node: Mapping[str, Any], where: str) -> Scorer:
         )  # fmt: skip
     if kind == "profanity_check":
         return ProfanityCheckScorer(metric, int(node.get("max_chars") or 512))
+    if kind == "safety_classifier":
+        return build_safety_classifier(node, where, metric)
     if kind == "scripted":
         lexicon = node.get("lexicon") or {}
         if not lexicon:

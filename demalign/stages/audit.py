@@ -42,7 +42,7 @@ from demalign.dart.audit import (
 )
 from demalign.dart.judge import Decision, Verdict, decide, parse_verdict, verdict_accept
 from demalign.dart.metrics import DECISION_COLUMNS, decision_metrics
-from demalign.dart.scorers import ScoreCache, build_scorer
+from demalign.dart.scorers import SafetyClassifierScorer, ScoreCache, build_scorer
 from demalign.dart.severity import Floors, SeverityRule
 from demalign.dart.tasks import configured_split
 from demalign.dart.teacher import student_messages
@@ -162,6 +162,9 @@ def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
         build_scorer(OmegaConf.to_container(node), f"audit.scorers[{i}]")
         for i, node in enumerate(opts.scorers)
     ]
+    for scorer in scorers:
+        if isinstance(scorer, SafetyClassifierScorer):
+            run.record_input(scorer.checkpoint)  # the manifest pins the classifier the harm was read with
     metrics = [s.metric for s in scorers]
     if opts.primary_metric not in metrics:
         raise ConfigError(
