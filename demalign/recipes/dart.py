@@ -3,14 +3,14 @@
 Distill from a teacher, audit harm drift against the baseline with severity, repair with severity
 weights, and test significance.
 
-    demalign recipe=dart trainer=sft_tiny                           # offline: tiny model, template teacher, profanity_check
+    demalign recipe=dart                                            # offline: tiny model, template teacher, profanity_check
     demalign recipe=dart trainer=dart_lora model=llama3_1_8b teacher=litellm teacher.model=deepseek/deepseek-chat \
         teacher.api_key_env=DEEPSEEK_API_KEY audit.judge.mode=validate audit.judge.model=deepseek/deepseek-chat \
         audit.judge.api_key_env=DEEPSEEK_API_KEY 'audit.scorers=[{metric: hate, kind: hf_classifier, \
         model_id: facebook/roberta-hate-speech-dynabench-r4-target, harmful_label: hate}]' audit.primary_metric=hate
     # the CAI safety classifier as the audit's scorer: train it once, hand its checkpoint to every audit
     demalign stage=classify                                         # -> <classify run>/checkpoint
-    demalign recipe=dart trainer=sft_tiny 'audit.scorers=[{metric: unsafe, kind: safety_classifier, \
+    demalign recipe=dart 'audit.scorers=[{metric: unsafe, kind: safety_classifier, \
         checkpoint: <classify run>/checkpoint}, {metric: profanity, kind: profanity_check}]' audit.primary_metric=unsafe
 
 Steps (the paper's nine): distill (teacher targets for the training tasks) -> sft (DART) -> audit
