@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from demalign.errors import DataError
 from demalign.training.config import build_dpo_config, build_peft_config
 from demalign.training.data import to_dataset
 from demalign.training.models import load_tokenizer, resolve_name_or_path
@@ -54,6 +55,21 @@ def train_dpo(
     )  # fmt: skip
 
 
+def check_rows_kept(given: int, kept: int, args: Any) -> None:
+    """TRL drops rows while preparing a dataset (a DPO prompt that alone fills `max_length`, an SFT
+    row whose completion has no label tokens left): all dropped is an error saying why, not Torch's
+    "num_samples=0"; some dropped is logged, since the run then trains on fewer rows than it was given."""
+    if kept == 0:
+        raise DataError(
+            f"all {given} training rows were dropped while TRL prepared them: a prompt that alone fills "
+            f"trainer.max_length={getattr(args, 'max_length', None)}, or a completion with no label token left. "
+            "Raise trainer.max_length or shorten the prompts."
+        )
+    if kept < given:
+        log.warning("TRL dropped %d of %d training rows while preparing them (trainer.max_length=%s)",
+                    given - kept, given, getattr(args, "max_length", None))  # fmt: skip
+
+
 def fit_and_save(
     trainer_for: Callable[[bool], Any],
     name_or_path: str,
@@ -84,6 +100,7 @@ def fit_and_save(
         processing_class=tokenizer,
         peft_config=build_peft_config(trainer_cfg) if model is None else None,
     )
+    check_rows_kept(len(train_rows), len(trainer.train_dataset), args)
     summary = trainer.train(resume_from_checkpoint=resume_from_checkpoint).metrics
     final = {k: float(v) for k, v in summary.items() if isinstance(v, int | float)}
     if eval_dataset is not None:

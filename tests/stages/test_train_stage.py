@@ -86,3 +86,13 @@ def test_dataset_without_weight_trains_unweighted(make_cfg, tmp_path: Path) -> N
                     "train.eval_ratio=0", "trainer.num_train_epochs=1", "dataset.format=raw")  # fmt: skip
     assert run.metrics["weighted"] is False
     assert "unweighted" in (run.dir / "report.md").read_text()
+
+
+def test_pairs_trl_drops_entirely_are_an_error_naming_max_length(make_cfg, tmp_path: Path) -> None:
+    """TRL drops a DPO pair whose prompt alone fills max_length; with every pair dropped the run used to
+    die in the sampler ("num_samples=0"). Now it is a DataError naming trainer.max_length."""
+    from demalign.errors import DataError
+
+    with pytest.raises(DataError, match=r"all 8 training rows were dropped .* trainer\.max_length=8"):
+        run_train(make_cfg, tmp_path, "short", f"train.dataset={dataset(tmp_path, 8)}", "train.eval_ratio=0",
+                  "trainer.max_length=8")  # fmt: skip
