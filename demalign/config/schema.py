@@ -380,6 +380,7 @@ class TrainConf:
 @dataclass
 class SftConf:
     dataset: str = MISSING
+    eval_dataset: str | None = MISSING
     eval_ratio: float = MISSING
     split_seed: int = MISSING
     resume_from_checkpoint: str | None = MISSING

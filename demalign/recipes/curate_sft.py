@@ -49,7 +49,7 @@ def run(ctx: RecipeContext, opts: DictConfig) -> None:
         folder="critique",
     )
     curated = ctx.stage(select, ctx.options("select"), select.Inputs(scored.critiques), folder="select")
-    tuned = ctx.stage(sft, ctx.options("sft"), sft.Inputs(curated.sft_train), folder="sft")
+    tuned = ctx.stage(sft, ctx.options("sft"), sft.Inputs(curated.sft_train, curated.sft_val), folder="sft")
 
     fine_tuned = ModelSpec(name=str(opts.tuned_model_name), kind="local", path=str(tuned.checkpoint))
     answers = ctx.stage(

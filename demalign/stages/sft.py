@@ -21,7 +21,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from demalign.artifacts import Run
-from demalign.errors import ConfigError
+from demalign.errors import ConfigError, DataError
 from demalign.reports import markdown_table, save_figure
 from demalign.training.config import configure_wandb, hydra_run_identity
 from demalign.training.data import split_pairs
@@ -44,10 +44,13 @@ LOSS_ON = {"messages": "loss on the assistant turns only", "prompt_completion": 
 @dataclass(frozen=True)
 class Inputs:
     dataset: Path  # SFT rows JSONL ({messages} or {prompt, completion}, optional weight)
+    eval_dataset: Path | None = (
+        None  # held-out rows of the same format; None = split sft.eval_ratio off dataset
+    )
 
     @classmethod
     def from_config(cls, opts: DictConfig, env: DictConfig) -> Inputs:
-        return cls(dataset=Path(opts.dataset))
+        return cls(Path(opts.dataset), Path(opts.eval_dataset) if opts.eval_dataset else None)
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,25 @@ class Outputs:
         return cls(checkpoint=Path(folder) / CHECKPOINT)
 
 
+def held_out_rows(path: Path, fmt: str, dataset: Path) -> list[dict]:
+    """The rows of an eval file (none when it is empty: a tiny curated set may hold nothing out);
+    they must have the training rows' format."""
+    if not path.read_text(encoding="utf-8").strip():
+        log.warning("sft: %s is empty; training without eval rows", path)
+        return []
+    rows, eval_fmt = load_sft_rows(path)
+    if eval_fmt != fmt:
+        raise DataError(f"{path}: {eval_fmt} rows, but {dataset} holds {fmt} rows; eval rows must match")
+    return rows
+
+
 def run(opts: DictConfig, env: DictConfig, inputs: Inputs, run: Run) -> Outputs:
     dataset_path = run.record_input(inputs.dataset)
     rows, fmt = load_sft_rows(dataset_path)
-    train_rows, eval_rows = split_pairs(rows, opts.eval_ratio, opts.split_seed)
+    if inputs.eval_dataset is None:
+        train_rows, eval_rows = split_pairs(rows, opts.eval_ratio, opts.split_seed)
+    else:  # an earlier step held these rows out (select's val split): train on all of dataset
+        train_rows, eval_rows = rows, held_out_rows(run.record_input(inputs.eval_dataset), fmt, dataset_path)
     resume_from = resume_point(opts.resume_from_checkpoint, run.dir / opts.checkpoints_dir, run.resume)
     if resume_from:
         log.info("sft: resuming from %s", resume_from)

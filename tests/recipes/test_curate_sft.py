@@ -49,6 +49,8 @@ def test_each_step_gets_the_files_of_the_one_before_and_the_verdict_is_paired(
     )
     sft_manifest = json.loads((run.dir / "sft" / "manifest.json").read_text())
     assert sft_manifest["stage_inputs"]["dataset"] == str(run.dir / "select" / "sft" / "train.jsonl")
+    assert sft_manifest["stage_inputs"]["eval_dataset"] == str(run.dir / "select" / "sft" / "val.jsonl")
+    assert sft_manifest["metrics"]["train_rows"] == len(sft_rows)  # select's val split is the eval split
 
     answers = read_jsonl(run.dir / "answers" / "candidates.jsonl")
     assert Counter(a["candidate_id"] for a in answers) == {"base/0": 3, "curated/0": 3}

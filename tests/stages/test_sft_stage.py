@@ -137,3 +137,26 @@ def test_kto_rows_train_with_kto_and_the_loss_falls(make_cfg, tmp_path: Path) ->
 def test_kto_rows_with_an_sft_trainer_are_an_error_naming_the_key(make_cfg, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"trainer\.completion_only_loss is not a trl\.KTOConfig field"):
         run_sft(make_cfg, tmp_path, "kto-sft", f"sft.dataset={kto_dataset(tmp_path, 2)}", "sft.eval_ratio=0")
+
+
+def test_a_held_out_file_is_the_eval_split_and_must_match_the_format(make_cfg, tmp_path: Path) -> None:
+    """sft.eval_dataset (select's val split): all 8 dataset rows train, the file's 4 rows evaluate; an
+    empty file means no eval rows; rows of another format are a DataError naming both files."""
+    from demalign.errors import DataError
+
+    rows = dataset(tmp_path, 8, fmt="prompt_completion")
+    held_out = tmp_path / "val.jsonl"
+    write_jsonl(held_out, synthetic_sft_rows(4, seed=9, fmt="prompt_completion"))
+    common = [f"sft.dataset={rows}", "+trainer.max_steps=1", "trainer.eval_strategy=no"]
+    run = run_sft(make_cfg, tmp_path, "held", *common, f"sft.eval_dataset={held_out}")
+    assert (run.metrics["train_rows"], run.metrics["eval_rows"]) == (8, 4)
+    held_out.write_text("")
+    assert (
+        run_sft(make_cfg, tmp_path, "empty", *common, f"sft.eval_dataset={held_out}").metrics["eval_rows"]
+        == 0
+    )
+    write_jsonl(held_out, synthetic_sft_rows(2, seed=9, fmt="messages"))
+    with pytest.raises(
+        DataError, match=r"val\.jsonl: messages rows, but .*rows\.jsonl holds prompt_completion rows"
+    ):
+        run_sft(make_cfg, tmp_path, "mismatch", *common, f"sft.eval_dataset={held_out}")
