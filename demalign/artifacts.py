@@ -10,8 +10,9 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,28 @@ def atomic_open(path: Path, mode: str = "w", encoding: str | None = "utf-8") -> 
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def build_directory(target: Path, build: Callable[[Path], None]) -> Path:
+    """`target`, built once by `build(staging)` into a temporary sibling folder that is renamed into
+    place, so a crashed build never leaves a half-written folder that a later run trusts. A folder
+    is complete when it holds `config.json` (what `from_pretrained` reads); when another process
+    renamed its identical build into place first, theirs is kept."""
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        build(staging)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not (target / "config.json").exists():
+                raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(staging)
+    return target
 
 
 def dumps_line(row: Any) -> str:

@@ -17,13 +17,9 @@ self_harm, dangerous_advice and toxic, with transformers sequence classification
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import random
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -31,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from demalign.artifacts import numbered_jsonl
+from demalign.artifacts import build_directory, numbered_jsonl
 from demalign.errors import ConfigError, DataError
 
 SAFETY_LABELS = ("safe", "hate", "self_harm", "dangerous_advice", "toxic")
@@ -122,12 +118,7 @@ def ensure_tiny_encoder(cache_dir: Path | str, spec: TinyEncoderSpec) -> Path:
 
     from demalign.training.tiny import build_tokenizer, tiny_spec
 
-    target = Path(cache_dir) / spec.key()
-    if (target / "config.json").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    def build(staging: Path) -> None:
         tokenizer = build_tokenizer(tiny_spec(vocab_size=spec.vocab_size))
         config = BertConfig(
             vocab_size=len(tokenizer), hidden_size=spec.hidden_size, num_hidden_layers=spec.num_hidden_layers,
@@ -139,15 +130,8 @@ def ensure_tiny_encoder(cache_dir: Path | str, spec: TinyEncoderSpec) -> Path:
             model = BertModel(config)
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if not (target / "config.json").exists():
-                raise
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(staging)
-    return target
+
+    return build_directory(Path(cache_dir) / spec.key(), build)
 
 
 def load_for_training(name_or_path: str | Path, labels: Sequence[str], seed: int) -> tuple[Any, Any]:

@@ -10,20 +10,17 @@ never see half a model: the first rename wins and the others discard their copy.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib
 import inspect
 import json
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from demalign.artifacts import build_directory
 from demalign.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -234,13 +231,9 @@ def ensure_tiny_model(cache_dir: Path | str, **overrides: Any) -> Path:
     config, tokenizer and chat template, all loadable with `from_pretrained`.
     """
     spec = tiny_spec(**overrides)
-    target = Path(cache_dir) / spec.key()
-    if (target / "config.json").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        log.info("building tiny model %s (first use; no network)", target.name)
+
+    def build(staging: Path) -> None:
+        log.info("building tiny model %s (first use; no network)", spec.key())
         tokenizer = build_tokenizer(spec)
         model = build_model(spec, tokenizer)
         if spec.warmup_steps:
@@ -248,13 +241,5 @@ def ensure_tiny_model(cache_dir: Path | str, **overrides: Any) -> Path:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / "tiny_spec.json").write_text(json.dumps(asdict(spec), indent=2, sort_keys=True) + "\n")
-        try:
-            os.rename(staging, target)
-        except OSError:
-            # Another process renamed its identical build into place first; keep theirs.
-            if not (target / "config.json").exists():
-                raise
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(staging)
-    return target
+
+    return build_directory(Path(cache_dir) / spec.key(), build)

@@ -53,3 +53,38 @@ def test_redact_keys_and_environment_values(monkeypatch: pytest.MonkeyPatch) -> 
         "nested": {"cmd": f"token={REDACTED}"},
         "n": 3,
     }
+
+
+def test_build_directory_publishes_whole_folders_only(tmp_path: Path) -> None:
+    """A build that fails leaves neither the target nor its staging folder; a finished one is renamed
+    into place and never rebuilt; a build that loses the race to an identical one keeps the winner's."""
+    from demalign.artifacts import build_directory
+
+    target = tmp_path / "models" / "m1"
+
+    def crash(staging: Path) -> None:
+        (staging / "config.json").write_text("{}")
+        raise RuntimeError("killed mid-build")
+
+    with pytest.raises(RuntimeError, match="killed mid-build"):
+        build_directory(target, crash)
+    assert not target.exists() and list(target.parent.iterdir()) == []
+
+    builds = []
+
+    def build(staging: Path) -> None:
+        builds.append(staging)
+        (staging / "config.json").write_text('{"n": 1}')
+
+    assert build_directory(target, build) == target and (target / "config.json").read_text() == '{"n": 1}'
+    assert build_directory(target, build) == target and len(builds) == 1
+
+    def lose_race(staging: Path) -> None:  # another process publishes first, while this one builds
+        (staging / "config.json").write_text('{"n": 2}')
+        other.mkdir(parents=True)
+        (other / "config.json").write_text('{"n": 3}')
+        (other / "weights.bin").write_text("x")
+
+    other = tmp_path / "models" / "m2"
+    assert build_directory(other, lose_race) == other and (other / "config.json").read_text() == '{"n": 3}'
+    assert sorted(p.name for p in other.parent.iterdir()) == ["m1", "m2"]  # no staging folder left
