@@ -1,7 +1,7 @@
-"""DART (seed 004): distill from a teacher, audit harm drift with severity, repair, test significance.
+"""Does distilling a teacher's reasoning (DART) make a model's answers more harmful, and does repair undo it?
 
-Distill from a teacher, audit harm drift against the baseline with severity, repair with severity
-weights, and test significance.
+Seed 004: distill from a teacher, audit harm drift against the baseline with severity, repair with
+severity weights, and test significance.
 
     demalign recipe=dart                                            # offline: tiny model, template teacher, profanity_check
     demalign recipe=dart trainer=dart_lora model=llama3_1_8b teacher=litellm teacher.model=deepseek/deepseek-chat \
