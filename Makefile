@@ -24,8 +24,8 @@ setup: $(STAMP) ## Create .venv and install demalign with dev extras
 run: $(STAMP) ## Run the default job offline on the bundled sample
 	$(VENV)/bin/demalign $(ARGS)
 
-test: $(STAMP) ## Run the test suite
-	$(PY) -m pytest -q $(ARGS)
+test: $(STAMP) ## Run the test suite (one worker per core, at most 4: each holds a torch)
+	$(PY) -m pytest -q -n auto --maxprocesses 4 $(ARGS)
 
 bench: $(STAMP) ## Run the benchmarks (prints ratios against reference libraries)
 	$(PY) -m tests.bench $(ARGS)
