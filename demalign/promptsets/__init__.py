@@ -68,6 +68,7 @@ __all__ = [
     "bundled_dir",
     "bundled_path",
     "by_category",
+    "configured_part",
     "drop_duplicate_prompts",
     "eval_count",
     "file_format",
@@ -174,3 +175,17 @@ def load_configured(cfg: Mapping[str, Any]) -> PromptSet:
         if cut:
             notes.append(f"limit {limit} per category (seeded sample): {', '.join(cut)}")
     return PromptSet(rows, described, files, notes)
+
+
+def configured_part(cfg: Mapping[str, Any], part: str, key: str) -> tuple[list[PromptRow], PromptSet]:
+    """The `part` (train | eval | all) of the `prompts` group's set, split with the group's eval_ratio
+    and seed, and the whole set (its source and files, to record as inputs); `key` names the option
+    in errors."""
+    prompt_set = load_configured(cfg)
+    if part == "all":
+        return prompt_set.rows, prompt_set
+    split = prompt_set.split(float(cfg["eval_ratio"]), int(cfg["seed"]))
+    rows = {"train": split.train, "eval": split.eval}.get(part)
+    if rows is None:
+        raise ConfigError(f"{key}={part!r}; choose train, eval or all")
+    return rows, prompt_set

@@ -74,15 +74,11 @@ class Outputs:
 
 
 def _prompts(opts: DictConfig, env: DictConfig, run: Run) -> list[Any]:
-    from demalign.promptsets import load_configured
+    from demalign.promptsets import configured_part
 
-    prompt_set = load_configured(env.prompts)
+    rows, prompt_set = configured_part(env.prompts, str(opts.split), "cai_eval.split")
     for path in prompt_set.files:
         run.record_input(path)
-    split = prompt_set.split(float(env.prompts.eval_ratio), int(env.prompts.seed))
-    rows = {"train": split.train, "eval": split.eval, "all": prompt_set.rows}.get(str(opts.split))
-    if rows is None:
-        raise ConfigError(f"cai_eval.split={opts.split!r}; choose train, eval or all")
     if opts.limit is not None:  # per category, in prompt-set order, so every category stays represented
         taken: dict[str, int] = {}
         kept = []

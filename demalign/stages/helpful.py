@@ -43,15 +43,11 @@ class Outputs:
 
 
 def run(opts: DictConfig, env: DictConfig, inputs: NoInputs, run: Run) -> Outputs:
-    from demalign.promptsets import load_configured
+    from demalign.promptsets import configured_part
 
-    prompt_set = load_configured(env.prompts)
+    rows, prompt_set = configured_part(env.prompts, str(opts.split), "helpful.split")
     for path in prompt_set.files:
         run.record_input(path)
-    split = prompt_set.split(float(env.prompts.eval_ratio), int(env.prompts.seed))
-    rows = {"train": split.train, "eval": split.eval, "all": prompt_set.rows}.get(str(opts.split))
-    if rows is None:
-        raise ConfigError(f"helpful.split={opts.split!r}; choose train, eval or all")
     wanted = None if opts.categories is None else {str(c) for c in opts.categories}
     rows = [r for r in rows if wanted is None or r.category in wanted][: opts.limit]
     if not rows:

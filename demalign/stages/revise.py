@@ -99,15 +99,13 @@ def options_of(opts: DictConfig) -> ReviseOptions:
 
 def red_team_prompts(opts: DictConfig, env: DictConfig, run: Run) -> list[tuple[str, str, str | None]]:
     """(id, text, category) of the prompts to revise: the prompts group, `revise.split`, `revise.categories`."""
-    from demalign.promptsets import load_configured
+    from demalign.promptsets import configured_part
 
     if opts.split not in SPLITS:
         raise ConfigError(f"revise.split={opts.split!r}; choose one of {list(SPLITS)}")
-    prompt_set = load_configured(env.prompts)
+    rows, prompt_set = configured_part(env.prompts, str(opts.split), "revise.split")
     for path in prompt_set.files:
         run.record_input(path)
-    split = prompt_set.split(float(env.prompts.eval_ratio), int(env.prompts.seed))
-    rows = {"train": split.train, "eval": split.eval, "all": prompt_set.rows}[str(opts.split)]
     wanted = None if opts.categories is None else {str(c) for c in opts.categories}
     rows = [r for r in rows if wanted is None or r.category in wanted]
     if opts.limit is not None:
